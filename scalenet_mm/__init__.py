@@ -1,4 +1,11 @@
-"""scalenet_mm: ScaleNet for MMPretrain and MMDetection."""
+"""scalenet_mm: ScaleNet (shared-weight depth scaling with per-instance adapters) for
+MMPretrain and MMDetection.
+
+Importing the package registers every module it defines into the registries of both
+mmpretrain and mmdet, so configs only need
+``custom_imports=dict(imports=['scalenet_mm'], allow_failed_imports=False)``.
+"""
 from .version import __version__
+from . import models  # noqa: F401,E402  (registers the modules)
 
 __all__ = ['__version__']

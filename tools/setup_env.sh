@@ -75,6 +75,11 @@ py_tag=$("$VPY" -c "import sys; print(f'cp{sys.version_info[0]}{sys.version_info
 # A built mmcv links the exact torch it was built against: cache per torch version.
 torch_cache="$CACHE/torch-$torch_tag"
 
+# ---------------------------------------------------------------- the OpenMMLab stack
+# Installed before mmcv: importing mmcv (and so checking its ops) needs mmengine, numpy and cv2.
+log "installing the OpenMMLab stack (requirements/runtime.txt) and test tools"
+"${PIP[@]}" install -q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+
 # ---------------------------------------------------------------- mmcv with ops
 try_mmcv_wheel() {  # $1 = wheel file; installs it and keeps it only when the ops work
   log "trying mmcv wheel $1"
@@ -132,9 +137,7 @@ if [[ $mmcv_installed == 0 ]]; then
   }
 fi
 
-# ---------------------------------------------------------------- the stack and the project
-log "installing the OpenMMLab stack (requirements/runtime.txt) and test tools"
-"${PIP[@]}" install -q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+# ---------------------------------------------------------------- the project
 log "installing scalenet_mm (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
 
