@@ -14,6 +14,7 @@ State-dict layout (so mmpretrain DeiT checkpoints load without conversion)::
                   ln1 / ln2 | gate1 / gate2 | rel_pos_{h,w}                      (i < L')
     ln1 (final norm), ln2 (only for out_type='avg_featmap')
 """
+import math
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
@@ -225,7 +226,18 @@ class ScaleNetViT(BaseBackbone):
     # ------------------------------------------------------------------ weights
     def _prepare_pos_embed(self, state_dict: Dict[str, torch.Tensor], prefix: str, *args,
                            **kwargs) -> None:
-        """Resize a checkpoint's position embedding to this model's grid (as mmpretrain's ViT)."""
+        """Resize a checkpoint's position embedding to this model's grid (as mmpretrain's ViT).
+
+        A checkpoint with a class-token entry (e.g. DeiT at 224: 1 + 14*14) loaded into a
+        model without one (detection: ``with_cls_token=False``) at another grid size has that
+        entry dropped first; mmpretrain's hook drops it only when the grids already match.
+        """
+        name = prefix + 'pos_embed'
+        if not self.with_cls_token and name in state_dict:
+            length = state_dict[name].shape[1]
+            if (length != self.pos_embed.shape[1] and math.isqrt(length)**2 != length
+                    and math.isqrt(length - 1)**2 == length - 1):
+                state_dict[name] = state_dict[name][:, 1:]
         VisionTransformer._prepare_pos_embed(self, state_dict, prefix, *args, **kwargs)
 
     def init_weights(self) -> None:
