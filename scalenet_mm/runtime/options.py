@@ -1,0 +1,126 @@
+"""Apply the command-line options of tools/train.py and tools/test.py to a config.
+
+The same functions serve mmpretrain (classification) and mmdet (detection) configs: they
+only touch keys mmengine's Runner reads (``work_dir``, ``resume``, ``load_from``,
+``optim_wrapper``, ``auto_scale_lr``, ``launcher``). Each one fails with a message that
+names the bad value and the fix, before any model or dataset is built.
+"""
+import os
+import os.path as osp
+from typing import Optional
+
+from mmengine.config import Config
+from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
+                             is_npu_available)
+
+from .distributed import LAUNCHERS
+
+DUMP_SUFFIXES = ('.pkl', '.pickle')
+
+
+def set_launcher(cfg: Config, launcher: str) -> None:
+    """Record the job launcher in ``cfg.launcher`` (validated)."""
+    if launcher not in LAUNCHERS:
+        raise ValueError(f'--launcher {launcher!r} is not supported; use one of {LAUNCHERS}')
+    cfg.launcher = launcher
+
+
+def export_local_rank(local_rank: int) -> None:
+    """Honour a legacy ``--local-rank`` argument; torchrun's ``LOCAL_RANK`` variable wins."""
+    os.environ.setdefault('LOCAL_RANK', str(local_rank))
+
+
+def set_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> None:
+    """Choose the work dir: ``--work-dir`` > ``cfg.work_dir`` > ``work_dirs/<config name>``."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def set_resume(cfg: Config, resume: Optional[str]) -> None:
+    """Apply ``--resume``: ``'auto'`` resumes from the work dir's latest checkpoint.
+
+    Args:
+        cfg: the config to update.
+        resume: None (no resume), ``'auto'`` or the path of a checkpoint to resume from.
+
+    Raises:
+        FileNotFoundError: when ``resume`` is a local path that does not exist.
+    """
+    if resume is None:
+        return
+    cfg.resume = True
+    if resume == 'auto':
+        cfg.load_from = None
+        return
+    if '://' not in resume and not osp.isfile(osp.expanduser(resume)):
+        raise FileNotFoundError(
+            f'--resume {resume!r}: no such checkpoint file. Give the path of a .pth written by '
+            f'a previous run (e.g. <work_dir>/iter_1000.pth), or use --resume without a value '
+            f'to continue from the latest checkpoint in the work dir.')
+    cfg.load_from = resume
+
+
+def set_checkpoint(cfg: Config, checkpoint: str) -> None:
+    """Load ``checkpoint`` into the model before testing (``cfg.load_from``).
+
+    Raises:
+        FileNotFoundError: when ``checkpoint`` is a local path that does not exist.
+    """
+    if '://' not in checkpoint and not osp.isfile(osp.expanduser(checkpoint)):
+        raise FileNotFoundError(
+            f'checkpoint {checkpoint!r} does not exist. Pass the .pth file written by '
+            f'tools/train.py (e.g. work_dirs/<config>/iter_1000.pth) or a URL.')
+    cfg.load_from = checkpoint
+
+
+def amp_device_available() -> bool:
+    """Return whether a device that mmengine's ``AmpOptimWrapper`` accepts is present."""
+    return (is_cuda_available() or is_npu_available() or is_mlu_available()
+            or is_musa_available())
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch the optimizer wrapper to mmengine's ``AmpOptimWrapper`` (dynamic loss scale).
+
+    Raises:
+        RuntimeError: on a machine without a CUDA/NPU/MLU/MUSA device, where mmengine's
+            AMP wrapper cannot run (it would fail later with a bare assertion).
+        KeyError: when the config has no ``optim_wrapper`` to switch.
+    """
+    if not amp_device_available():
+        raise RuntimeError(
+            '--amp needs a GPU (CUDA, or an NPU/MLU/MUSA device): mmengine\'s AmpOptimWrapper '
+            'does not run on CPU, and this machine has no such device. Drop --amp to train '
+            'in float32 on CPU.')
+    if cfg.get('optim_wrapper') is None:
+        raise KeyError('--amp: the config has no optim_wrapper to switch to AmpOptimWrapper; '
+                       'add optim_wrapper=dict(optimizer=...) to the config.')
+    if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        return
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def enable_auto_scale_lr(cfg: Config) -> None:
+    """Turn on mmengine's linear lr scaling by the actual total batch size.
+
+    Raises:
+        KeyError: when the config does not say which batch size its lr was tuned for.
+    """
+    auto_scale_lr = cfg.get('auto_scale_lr')
+    if not auto_scale_lr or 'base_batch_size' not in auto_scale_lr:
+        raise KeyError(
+            '--auto-scale-lr: the config has no auto_scale_lr.base_batch_size, so the lr '
+            'cannot be scaled. Add auto_scale_lr=dict(base_batch_size=<total batch size the '
+            'lr was tuned for>) to the config.')
+    cfg.auto_scale_lr.enable = True
+
+
+def check_dump_file(out: str) -> str:
+    """Validate the ``--out`` file name (mmengine's DumpResults writes a pickle)."""
+    if not out.endswith(DUMP_SUFFIXES):
+        raise ValueError(f'--out {out!r}: predictions are dumped as a pickle; give a file '
+                         f'name ending in .pkl or .pickle')
+    return out
