@@ -117,3 +117,17 @@ def test_reduced_config_trains_and_infers(name: str, tmp_path: Path, shapes_data
     assert pred.bboxes.shape[1] == 4 and len(pred.scores) == len(pred.bboxes)
     assert pred.masks.shape[1:] == (100, 150)
     assert len(pred.labels) == 0 or int(pred.labels.max()) < 3
+
+
+def test_metafile_lists_every_config_without_weights() -> None:
+    from modelindex.load_model_index import load
+
+    index = load(str(DET_CONFIGS / 'metafile.yml'))
+    index.build_models_with_collections()
+    configs = sorted(Path(model.config).name for model in index.models)
+    assert configs == ALL_DET_CONFIGS
+    for model in index.models:
+        assert model.weights is None and not model.results
+        assert model.metadata.data['Batch Size'] == '8xb2'
+        assert model.metadata.training_data == 'COCO'
+        assert (Path(__file__).resolve().parents[2] / model.config).is_file()
