@@ -7,6 +7,7 @@ mmpretrain and mmdet, so configs only need
 """
 from .version import __version__
 from . import models  # noqa: F401,E402  (registers the modules)
+from . import checkpoint  # noqa: F401,E402  (verified downloads, ModelHub names, scalenet_mm::)
 from . import engine  # noqa: F401,E402  (registers the optimizer constructors)
 from . import runtime  # noqa: F401,E402  (trusted local checkpoint loader for resume)
 

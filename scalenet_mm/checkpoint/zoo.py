@@ -1,0 +1,144 @@
+"""The model zoo: config inheritance across packages and mmpretrain ``ModelHub`` names.
+
+Importing this module does three things:
+
+1. Lets mmengine resolve ``_base_ = 'scalenet_mm::cls/scalenet_t2x_in1k.py'`` from configs
+   outside this repository. mmengine 0.10.7 finds the configs of an installed package under
+   ``<package>/.mim/configs`` (setup.py puts them there; editable installs link them), but it
+   first asserts that the package name is in its ``MODULE2PACKAGE`` table, which lists only
+   OpenMMLab's own packages. No packaging can change that table, so the one entry
+   ``'scalenet_mm': 'scalenet_mm'`` is added (no mmengine function is replaced). Base configs
+   are parsed before ``custom_imports`` run, so ``scalenet_mm`` must be imported first (the
+   project's tools do; elsewhere ``import scalenet_mm`` before ``Config.fromfile``).
+2. Registers the models of ``model-index.yml`` with mmpretrain's ``ModelHub``, so
+   ``mmpretrain.get_model('<name>')``, ``list_models`` and the inferencers know them.
+3. Registers the ``scalenet-zoo://<name>`` checkpoint scheme that registered models point
+   their weights to. It downloads the entry's ``Weights`` URL through the verified loader
+   (:mod:`.download`) and converts official DeiT/timm files to mmpretrain classifier keys.
+   An entry with ``Weights: null`` (every ScaleNet model so far: none is published) raises
+   :class:`~.errors.UnpublishedWeightsError`, so ``get_model(name, pretrained=True)`` fails
+   with that message instead of silently returning random weights.
+"""
+import os.path as osp
+import warnings
+from typing import Any, Dict, Optional, Tuple
+
+from mmengine.config.utils import MODULE2PACKAGE
+from mmengine.runner.checkpoint import CheckpointLoader
+
+from .errors import CheckpointFormatError, UnpublishedWeightsError
+from .files import MapLocation
+from .formats import classifier_timm_to_mmpretrain, is_timm_layout, unwrap_state_dict
+
+PACKAGE = 'scalenet_mm'
+ZOO_SCHEME = 'scalenet-zoo://'
+_PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+#: name (lower case) -> the ``Weights`` URL of its model-index entry (None: unpublished).
+_WEIGHTS: Dict[str, Optional[str]] = {}
+
+
+def register_config_package() -> None:
+    """Let mmengine resolve ``scalenet_mm::<path>`` base configs (see the module docstring)."""
+    MODULE2PACKAGE.setdefault(PACKAGE, PACKAGE)
+
+
+def model_index_file() -> Tuple[str, str]:
+    """``(model-index.yml, config root)``: the installed ``.mim`` copy, else the source tree's."""
+    mim = osp.join(_PACKAGE_DIR, '.mim')
+    if osp.isfile(osp.join(mim, 'model-index.yml')):
+        return osp.join(mim, 'model-index.yml'), mim
+    root = osp.dirname(_PACKAGE_DIR)
+    return osp.join(root, 'model-index.yml'), root
+
+
+def published_weights(name: str) -> Optional[str]:
+    """The published weights URL of a registered model (None when there is none)."""
+    key = name.lower()
+    if key not in _WEIGHTS:
+        raise KeyError(f'{name!r} is not a scalenet_mm model; known: {sorted(_WEIGHTS)}')
+    return _WEIGHTS[key]
+
+
+def _builds_in_mmpretrain(metainfo: Any) -> bool:
+    """Whether an entry is an mmpretrain model (ModelHub builds every entry in mmpretrain's
+    registry): detection entries (``Object Detection`` / ``Instance Segmentation`` results or
+    a config under ``configs/det/``) are for mmdet and are not registered."""
+    tasks = {result.task for result in (metainfo.results or [])}
+    if tasks:
+        return not tasks & {'Object Detection', 'Instance Segmentation', 'Semantic Segmentation',
+                            'Panoptic Segmentation'}
+    return '/det/' not in (metainfo.config or '').replace('\\', '/')
+
+
+def register_model_zoo(index_file: Optional[str] = None,
+                       config_root: Optional[str] = None) -> int:
+    """Register the classification models of ``model-index.yml`` with mmpretrain's ``ModelHub``.
+
+    Their config paths become absolute and their weights ``scalenet-zoo://<name>``. A name
+    already registered from the same file is skipped (re-imports are harmless); the same name
+    from another file raises, as ModelHub does. Returns the number of models registered now.
+    """
+    from mmpretrain.apis.model import ModelHub
+    from modelindex.load_model_index import load
+
+    if index_file is None:
+        index_file, config_root = model_index_file()
+    if not osp.isfile(index_file):
+        return 0
+    config_root = config_root or osp.dirname(index_file)
+    model_index = load(index_file)
+    model_index.build_models_with_collections()
+    added = 0
+    for metainfo in model_index.models:
+        if not _builds_in_mmpretrain(metainfo):
+            continue
+        name = metainfo.name.lower()
+        existing = ModelHub._models_dict.get(name)
+        if existing is not None:
+            if name in _WEIGHTS and osp.abspath(existing.filepath) == osp.abspath(
+                    metainfo.filepath):
+                continue
+            raise ValueError(f'model name {name!r} of {metainfo.filepath} is already '
+                             f'registered from {existing.filepath}; rename one of them')
+        if metainfo.config and not osp.isabs(metainfo.config):
+            metainfo.config = osp.abspath(osp.join(config_root, metainfo.config))
+        _WEIGHTS[name] = metainfo.weights or None
+        metainfo.weights = f'{ZOO_SCHEME}{name}'
+        ModelHub._models_dict[name] = metainfo
+        added += 1
+    return added
+
+
+def load_from_zoo(filename: str, map_location: MapLocation = None) -> Dict[str, Any]:
+    """mmengine checkpoint scheme ``scalenet-zoo://<name>`` (see the module docstring)."""
+    name = filename[len(ZOO_SCHEME):]
+    url = published_weights(name)
+    if url is None:
+        raise UnpublishedWeightsError(
+            f'no checkpoint has been published for {name!r} yet (its model-index entry has '
+            f'"Weights: null"), so pretrained=True cannot load one. Build the model with '
+            f'pretrained=False and train it (docs/checkpoints.md), or pass your own '
+            f'checkpoint: pretrained="path/or/URL.pth".')
+    checkpoint = CheckpointLoader.load_checkpoint(url, map_location=map_location)
+    state_dict = unwrap_state_dict(checkpoint, url)
+    if is_timm_layout(list(state_dict)):
+        converted, leftover = classifier_timm_to_mmpretrain(state_dict)
+        if leftover:
+            raise CheckpointFormatError(f'{url}: no mmpretrain classifier key for {leftover}')
+        state_dict = converted
+    meta = checkpoint.get('meta', {}) if isinstance(checkpoint, dict) else {}
+    return {'state_dict': state_dict, 'meta': meta}
+
+
+def _register_on_import() -> None:
+    register_config_package()
+    CheckpointLoader.register_scheme(ZOO_SCHEME, load_from_zoo, force=True)
+    try:
+        register_model_zoo()
+    except Exception as err:  # a broken metafile must not make the package unimportable
+        warnings.warn(f'scalenet_mm: the model zoo ({model_index_file()[0]}) could not be '
+                      f'registered with mmpretrain\'s ModelHub: {type(err).__name__}: {err}')
+
+
+_register_on_import()
