@@ -42,14 +42,15 @@ def _draw(cls_index: int, rng: np.random.Generator, size: int = 32) -> np.ndarra
 
 
 def make_imagefolder(root: Path, seed: int = 0) -> Path:
-    """Write ``root/{train,val}/<class>/<n>.png`` for :data:`TINY_CLASSES` and return root."""
+    """Write ``root/{train,val}/<class>/<class>_<n>.png`` for :data:`TINY_CLASSES` and return root."""
     rng = np.random.default_rng(seed)
     for split, count in (('train', TINY_TRAIN_PER_CLASS), ('val', TINY_VAL_PER_CLASS)):
         for index, name in enumerate(TINY_CLASSES):
             folder = root / split / name
             folder.mkdir(parents=True, exist_ok=True)
             for n in range(count):
-                assert cv2.imwrite(str(folder / f'{n:03d}.png'), _draw(index, rng))
+                # Unique file names: mmpretrain's visualizer names its output by basename.
+                assert cv2.imwrite(str(folder / f'{name}_{n:03d}.png'), _draw(index, rng))
     return root
 
 
@@ -101,6 +102,30 @@ def tool_env(extra: Optional[Dict[str, str]] = None,
     env.pop('LOCAL_RANK', None)
     env.update(extra or {})
     return env
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A free TCP port for a rendezvous (torchrun's master port)."""
+    return free_port()
+
+
+@pytest.fixture(scope='session')
+def repo_root() -> Path:
+    """The repository root (tools run from there)."""
+    return REPO_ROOT
+
+
+@pytest.fixture(scope='session')
+def cls_config_writer() -> Callable[..., Path]:
+    """:func:`write_tiny_cls_config`: ``writer(path, data_root, extra='') -> path``."""
+    return write_tiny_cls_config
+
+
+@pytest.fixture(scope='session')
+def tool_environment() -> Callable[..., Dict[str, str]]:
+    """:func:`tool_env`, for tests that start tools with ``subprocess.Popen`` themselves."""
+    return tool_env
 
 
 RunTool = Callable[..., subprocess.CompletedProcess]

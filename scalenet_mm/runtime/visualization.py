@@ -26,7 +26,8 @@ def _hook_class(cfg: Config, hook_type: Any) -> type:
 
 
 def enable_visualization(cfg: Config, show_dir: Optional[str], show: bool = False,
-                         wait_time: Optional[float] = None) -> Optional[str]:
+                         wait_time: Optional[float] = None, interval: int = 1
+                         ) -> Optional[str]:
     """Make the test run draw its predictions into ``show_dir``.
 
     Args:
@@ -36,6 +37,8 @@ def enable_visualization(cfg: Config, show_dir: Optional[str], show: bool = Fals
             ``show`` (or the config's visualizer backends).
         show: also display every image in a window.
         wait_time: seconds to display each image when ``show`` is set.
+        interval: draw every ``interval``-th test sample (mmpretrain's hook samples, by
+            default every 5000th; mmdet's hook draws every test image regardless).
 
     Returns:
         The absolute directory the images are written to (mmdet adds no sub-folder for an
@@ -51,6 +54,8 @@ def enable_visualization(cfg: Config, show_dir: Optional[str], show: bool = Fals
             '--show-dir needs a visualization hook: add '
             'default_hooks=dict(visualization=dict(type="VisualizationHook")) (mmpretrain) or '
             'dict(type="DetVisualizationHook") (mmdet) to the config.')
+    if interval < 1:
+        raise ValueError(f'interval={interval} must be >= 1 (draw every interval-th sample)')
     hook = cfg.default_hooks.visualization
     params = inspect.signature(_hook_class(cfg, hook['type']).__init__).parameters
     if show_dir is not None:
@@ -61,6 +66,7 @@ def enable_visualization(cfg: Config, show_dir: Optional[str], show: bool = Fals
             hook.test_out_dir = show_dir
     elif 'enable' in params and 'out_dir' in params:  # mmpretrain style
         hook.enable = True
+        hook.interval = interval
         if show_dir is not None:
             hook.out_dir = show_dir
     else:

@@ -34,6 +34,7 @@ def test_mmpretrain_config_enables_hook(monkeypatch: pytest.MonkeyPatch,
     out = enable_visualization(cfg, 'vis', show=True, wait_time=0.5)
     hook = cfg.default_hooks.visualization
     assert hook.enable is True and hook.out_dir == osp.join(str(tmp_path), 'vis') == out
+    assert hook.interval == 1  # every test sample, not mmpretrain's default 5000th
     assert hook.show is True and hook.wait_time == 0.5
     assert 'draw' not in hook
 

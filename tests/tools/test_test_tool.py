@@ -1,0 +1,41 @@
+"""tools/test.py evaluates a classification checkpoint: prints top-1/top-5, dumps the
+predictions (--out) and draws them (--show-dir)."""
+import pickle
+import re
+from pathlib import Path
+
+
+def test_test_tool_prints_topk_dumps_and_draws(tmp_path: Path, tiny_cls_config: Path,
+                                               tiny_imagefolder: Path, trained_tiny_cls: Path,
+                                               run_tool) -> None:
+    val_images = sorted(tiny_imagefolder.glob('val/*/*.png'))
+    out, show_dir = tmp_path / 'preds.pkl', tmp_path / 'vis'
+    proc = run_tool(['tools/test.py', tiny_cls_config, trained_tiny_cls / 'iter_4.pth',
+                     '--work-dir', tmp_path / 'work', '--out', out, '--show-dir', show_dir])
+    metrics = re.search(r'accuracy/top1: ([\d.]+)\s+accuracy/top5: ([\d.]+)', proc.stdout)
+    assert metrics, proc.stdout[-3000:]
+    top1, top5 = float(metrics.group(1)), float(metrics.group(2))
+    assert 0.0 <= top1 <= top5 == 100.0  # 5 classes: the true class is always in the top 5
+
+    with open(out, 'rb') as f:
+        preds = pickle.load(f)
+    assert len(preds) == len(val_images) == 10
+    assert {Path(p['img_path']).name for p in preds} == {p.name for p in val_images}
+    assert all(p['pred_score'].shape == (5,) for p in preds)
+
+    drawn = list(show_dir.rglob('*.png'))
+    assert len(drawn) == len(val_images), sorted(map(str, drawn))
+
+
+def test_test_tool_missing_checkpoint_is_a_clear_error(tmp_path: Path, tiny_cls_config: Path,
+                                                       run_tool) -> None:
+    proc = run_tool(['tools/test.py', tiny_cls_config, tmp_path / 'nope.pth',
+                     '--work-dir', tmp_path], check=False)
+    assert proc.returncode != 0 and 'nope.pth' in proc.stdout and 'does not exist' in proc.stdout
+
+
+def test_test_tool_rejects_non_pickle_out(tmp_path: Path, tiny_cls_config: Path,
+                                          trained_tiny_cls: Path, run_tool) -> None:
+    proc = run_tool(['tools/test.py', tiny_cls_config, trained_tiny_cls / 'iter_4.pth',
+                     '--out', tmp_path / 'preds.json'], check=False)
+    assert proc.returncode != 0 and 'preds.json' in proc.stdout and '.pkl' in proc.stdout

@@ -1,0 +1,70 @@
+"""Test (and evaluate) a checkpoint with an mmpretrain or mmdet config.
+
+Examples::
+
+    python tools/test.py configs/cls/<config>.py work_dirs/<config>/iter_1000.pth
+    python tools/test.py <det config>.py <ckpt>.pth --out preds.pkl --show-dir vis/
+    bash tools/dist_test.sh <config>.py <ckpt>.pth 8
+
+The metrics of the config's ``test_evaluator`` (top-1/top-5 accuracy, COCO AP, ...) are
+printed at the end and written to the work dir.
+"""
+import argparse
+
+from mmengine.config import Config, DictAction
+
+import scalenet_mm  # noqa: F401  (registers models, hooks and the checkpoint loader)
+from scalenet_mm.runtime import (add_dump_results, build_runner, check_dump_file,
+                                 enable_visualization, export_local_rank, set_checkpoint,
+                                 set_launcher, set_work_dir)
+
+
+def parse_args() -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description='Test a checkpoint (mmpretrain or mmdet)')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file (local path or URL)')
+    parser.add_argument('--work-dir', help='where the metrics and logs go '
+                        '(default: cfg.work_dir, else work_dirs/<config name>)')
+    parser.add_argument('--out', help='dump every prediction to this pickle (.pkl)')
+    parser.add_argument('--show-dir', help='draw predictions into this directory')
+    parser.add_argument('--interval', type=int, default=1,
+                        help='draw every N-th test sample (mmpretrain configs; mmdet draws '
+                        'every image)')
+    parser.add_argument('--show', action='store_true', help='display predictions in a window')
+    parser.add_argument('--wait-time', type=float, default=2,
+                        help='seconds each image is displayed with --show')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys, e.g. test_dataloader.batch_size=8')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main() -> None:
+    """Build the config from the arguments and run the test loop."""
+    args = parse_args()
+    export_local_rank(args.local_rank)
+    if args.out is not None:
+        check_dump_file(args.out)
+
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    set_launcher(cfg, args.launcher)
+    set_work_dir(cfg, args.config, args.work_dir)
+    set_checkpoint(cfg, args.checkpoint)
+    if args.show_dir is not None or args.show:
+        enable_visualization(cfg, args.show_dir, show=args.show, wait_time=args.wait_time,
+                             interval=args.interval)
+
+    runner = build_runner(cfg)
+    if args.out is not None:
+        add_dump_results(runner, args.out)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
