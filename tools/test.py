@@ -60,7 +60,7 @@ def main() -> None:
         enable_visualization(cfg, args.show_dir, show=args.show, wait_time=args.wait_time,
                              interval=args.interval)
 
-    runner = build_runner(cfg)
+    runner = build_runner(cfg, mode='test')
     if args.out is not None:
         add_dump_results(runner, args.out)
     runner.test()

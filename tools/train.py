@@ -60,7 +60,7 @@ def main() -> None:
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg)
 
-    runner = build_runner(cfg)
+    runner = build_runner(cfg, mode='train')
     runner.train()
 
 

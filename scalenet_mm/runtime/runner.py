@@ -6,6 +6,8 @@ distributed CPU processes when there is no GPU (:mod:`.distributed`), then build
 (mmengine's default one, or ``cfg.runner_type`` from the registry, as OpenMMLab tools do).
 The config's ``default_scope`` (``'mmpretrain'`` or ``'mmdet'``) picks the registries.
 """
+from typing import Dict, Tuple
+
 from mmengine.config import Config
 from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
@@ -15,10 +17,25 @@ from ..datasets import check_data_roots
 from .distributed import setup_distributed
 from .options import check_dump_file
 
+ALL_LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+#: The dataloaders each mode reads (testing a checkpoint needs no training data).
+LOADERS_BY_MODE: Dict[str, Tuple[str, ...]] = {
+    'train': ('train_dataloader', 'val_dataloader'),
+    'test': ('test_dataloader', ),
+}
 
-def build_runner(cfg: Config) -> Runner:
-    """Check the data, prepare distributed processes and build the Runner from ``cfg``."""
-    check_data_roots(cfg)
+
+def build_runner(cfg: Config, mode: str = 'train') -> Runner:
+    """Check the data, prepare distributed processes and build the Runner from ``cfg``.
+
+    Args:
+        cfg: the final config (command-line options applied).
+        mode: ``'train'`` or ``'test'``: decides which dataloaders' paths must exist.
+    """
+    if mode not in LOADERS_BY_MODE:
+        raise ValueError(f'mode={mode!r} must be one of {tuple(LOADERS_BY_MODE)}')
+    unused = set(ALL_LOADERS) - set(LOADERS_BY_MODE[mode])
+    check_data_roots(Config({key: value for key, value in cfg.items() if key not in unused}))
     setup_distributed(cfg)
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)

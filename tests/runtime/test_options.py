@@ -89,3 +89,17 @@ def test_build_runner_checks_data_first(tmp_path: Path, tiny_cls_config: Path) -
     with pytest.raises(FileNotFoundError, match='no_such_dataset'):
         build_runner(cfg)
     assert not osp.exists(cfg.work_dir)  # failed before the Runner made anything
+
+
+def test_test_mode_needs_only_test_data(tmp_path: Path, tiny_cls_config: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Evaluating a checkpoint must not require the training set to be present."""
+    cfg = Config.fromfile(str(tiny_cls_config))
+    cfg.train_dataloader.dataset.data_root = str(tmp_path / 'no_train_set')
+    cfg.test_dataloader.dataset.data_root = str(tmp_path / 'no_test_set')
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.launcher = 'none'
+    with pytest.raises(FileNotFoundError, match='test_dataloader.*no_test_set'):
+        build_runner(cfg, mode='test')
+    with pytest.raises(ValueError, match="'eval'"):
+        build_runner(cfg, mode='eval')
