@@ -1,0 +1,202 @@
+"""Summaries of the experiment's runs: per-arm statistics, paired comparisons, the markdown
+table and the claims it checks."""
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from .experiment import ARMS, PRETRAIN, Arm, Settings, arm_epochs
+
+#: (better arm, worse arm, what the paper says) checked by :func:`check_claims`.
+CLAIMS: Tuple[Tuple[str, str, str], ...] = (
+    ('scalenet', 'scratch', "ScaleNet at E' epochs beats the 2L model trained from scratch for "
+     "3E' epochs"),
+    ('scalenet', 'shared_noadapter', 'per-instance adapters beat plain sharing (same epochs)'),
+)
+
+
+def mean_std(values: Iterable[float]) -> Tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    values = list(values)
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+@dataclass
+class ArmSummary:
+    """An arm's results over its finished seeds."""
+    arm: Arm
+    epochs: int
+    seeds: List[int] = field(default_factory=list)
+    top1: List[float] = field(default_factory=list)
+    wall_s: List[float] = field(default_factory=list)
+    curves: List[List[Tuple[int, float]]] = field(default_factory=list)
+    params: Optional[int] = None
+    failed: List[str] = field(default_factory=list)
+
+    @property
+    def top1_mean_std(self) -> Tuple[float, float]:
+        return mean_std(self.top1)
+
+    @property
+    def wall_mean(self) -> float:
+        return mean_std(self.wall_s)[0]
+
+    def mean_curve(self) -> List[Tuple[int, float, float]]:
+        """``[(epoch, mean, std), ...]`` over the seeds that logged that epoch."""
+        by_epoch: Dict[int, List[float]] = {}
+        for curve in self.curves:
+            for epoch, value in curve:
+                by_epoch.setdefault(int(epoch), []).append(float(value))
+        return [(epoch, *mean_std(values)) for epoch, values in sorted(by_epoch.items())]
+
+
+def summarise(results: Dict[str, Dict[str, Any]], settings: Settings,
+              arms: Iterable[Arm] = ARMS) -> Dict[str, ArmSummary]:
+    """Group run results by arm (only arms that have runs), seeds in order."""
+    summaries: Dict[str, ArmSummary] = {}
+    present = {result['arm'] for result in results.values()}
+    for arm in arms:
+        if arm.name in present:
+            summaries[arm.name] = ArmSummary(arm, arm_epochs(arm, settings))
+    for result in sorted(results.values(), key=lambda r: (r['arm'], r['seed'])):
+        summary = summaries.get(result['arm'])
+        if summary is None:
+            continue
+        if result.get('status') != 'ok':
+            summary.failed.append(f'seed {result["seed"]}: {result.get("error", "failed")}')
+            continue
+        summary.seeds.append(int(result['seed']))
+        summary.top1.append(float(result['final_top1']))
+        summary.wall_s.append(float(result['wall_s']))
+        summary.curves.append([(int(e), float(a)) for e, a in result['curve']])
+        summary.params = int(result['params']['total'])
+    return summaries
+
+
+def paired_difference(summaries: Dict[str, ArmSummary], better: str,
+                      worse: str) -> Optional[List[float]]:
+    """Per-seed ``top1(better) - top1(worse)`` over the seeds both arms finished."""
+    if better not in summaries or worse not in summaries:
+        return None
+    a = dict(zip(summaries[better].seeds, summaries[better].top1))
+    b = dict(zip(summaries[worse].seeds, summaries[worse].top1))
+    common = sorted(set(a) & set(b))
+    return [a[s] - b[s] for s in common] if common else None
+
+
+def check_claims(summaries: Dict[str, ArmSummary]) -> List[Dict[str, Any]]:
+    """Each claim with its mean difference, per-seed differences and a verdict.
+
+    ``holds`` means the better arm's mean is higher; ``beyond_spread`` additionally that there
+    are at least two seeds, the difference of means exceeds both arms' seed standard
+    deviations and every seed agrees.
+    """
+    checks = []
+    for better, worse, text in CLAIMS:
+        diffs = paired_difference(summaries, better, worse)
+        if diffs is None:
+            checks.append(dict(claim=text, better=better, worse=worse, holds=None))
+            continue
+        mean_a, std_a = summaries[better].top1_mean_std
+        mean_b, std_b = summaries[worse].top1_mean_std
+        delta = mean_a - mean_b
+        checks.append(dict(
+            claim=text, better=better, worse=worse, delta=delta, per_seed=diffs,
+            holds=delta > 0,
+            beyond_spread=bool(len(diffs) > 1 and delta > max(std_a, std_b)
+                               and all(d > 0 for d in diffs))))
+    return checks
+
+
+def _fmt_params(count: Optional[int]) -> str:
+    return '-' if count is None else f'{count:,}'
+
+
+def added_parameters(summaries: Dict[str, ArmSummary], name: str) -> Optional[Tuple[int, float]]:
+    """Parameters an arm has beyond the pretrained L-layer model, and as a fraction of it."""
+    base = summaries.get(PRETRAIN.name)
+    arm = summaries.get(name)
+    if base is None or arm is None or base.params is None or arm.params is None:
+        return None
+    return arm.params - base.params, (arm.params - base.params) / base.params
+
+
+def markdown_table(summaries: Dict[str, ArmSummary]) -> str:
+    """The results table: one row per arm."""
+    pretrain = summaries.get(PRETRAIN.name)
+    pretrain_wall = pretrain.wall_mean if pretrain and pretrain.wall_s else None
+    lines = ['| arm | epochs | test top-1 % (mean +- std) | seeds | unique params | '
+             '+params vs L-layer model | wall time / run (s) | wall incl. pretraining (s) |',
+             '|---|---:|---:|---:|---:|---:|---:|---:|']
+    for name, summary in summaries.items():
+        mean, std = summary.top1_mean_std
+        acc = '-' if not summary.top1 else f'{mean:.2f} +- {std:.2f}'
+        added = added_parameters(summaries, name)
+        added_text = '-' if added is None or name == PRETRAIN.name else \
+            f'{added[0]:+,} ({100 * added[1]:+.1f}%)'
+        wall = '-' if not summary.wall_s else f'{summary.wall_mean:.0f}'
+        total = wall
+        if summary.arm.init != 'scratch' and summary.wall_s and pretrain_wall is not None:
+            total = f'{summary.wall_mean + pretrain_wall:.0f}'
+        seeds = f'{len(summary.top1)}' + (f' ({len(summary.failed)} failed)'
+                                          if summary.failed else '')
+        lines.append(f'| {summary.arm.label} | {summary.epochs} | {acc} | {seeds} | '
+                     f'{_fmt_params(summary.params)} | {added_text} | {wall} | {total} |')
+    return '\n'.join(lines)
+
+
+def markdown_claims(checks: List[Dict[str, Any]]) -> str:
+    """One bullet per claim: the verdict and the numbers behind it."""
+    lines = []
+    for check in checks:
+        if check['holds'] is None:
+            lines.append(f'- {check["claim"]}: not measured (an arm is missing).')
+            continue
+        if check['beyond_spread']:
+            verdict = 'HOLDS beyond the seed spread'
+        elif check['holds'] and len(check['per_seed']) < 2:
+            verdict = 'holds for the single seed run (no spread measured)'
+        elif check['holds']:
+            verdict = 'holds in the mean only (within the seed spread)'
+        else:
+            verdict = 'DOES NOT HOLD'
+        per_seed = ', '.join(f'{d:+.2f}' for d in check['per_seed'])
+        lines.append(f'- {check["claim"]}: {verdict}: {check["better"]} - {check["worse"]} = '
+                     f'{check["delta"]:+.2f} points (per seed: {per_seed}).')
+    return '\n'.join(lines)
+
+
+def markdown_report(summaries: Dict[str, ArmSummary], settings: Settings, command: str,
+                    plot_file: Optional[str] = None, notes: Iterable[str] = ()) -> str:
+    """The whole ``results.md``: settings, table, claims, plot, failures."""
+    s = settings
+    parts = [
+        '# ScaleNet evidence: small ViT on Fashion-MNIST', '',
+        f'Command: `{command}`', '',
+        f'Settings: L={s.layers} -> 2L={2 * s.layers} layers, width {s.embed_dims}, '
+        f'{s.num_heads} heads, MLP {s.feedforward_channels}, patch {s.patch_size}; '
+        f'LoRA rank {s.lora_rank}; E={s.pretrain_epochs}, E\'={s.epochs}, '
+        f'scratch {s.scratch_epochs} epochs; training images: '
+        f'{s.train_size or 60000} (first of the train split); test images: '
+        f'{s.test_size or 10000}; batch {s.batch_size}, AdamW lr {s.lr:g}; '
+        f'seeds {list(s.seeds)} (one pretrained model per seed).', '',
+        markdown_table(summaries), '',
+        'Test top-1 is the accuracy after the last epoch (no best-epoch selection).', '',
+        '## Claims', '', markdown_claims(check_claims(summaries)),
+    ]
+    added = added_parameters(summaries, 'scalenet')
+    if added is not None:
+        parts += ['', f'ScaleNet adds {added[0]:,} parameters to the pretrained L-layer model '
+                  f'({100 * added[1]:.1f}%), for twice its depth.']
+    if plot_file:
+        parts += ['', f'![test accuracy per epoch]({plot_file})']
+    failures = [f'- {summary.arm.name}: {msg}' for summary in summaries.values()
+                for msg in summary.failed]
+    if failures:
+        parts += ['', '## Failed runs', ''] + failures
+    notes = list(notes)
+    if notes:
+        parts += ['', '## Notes', ''] + [f'- {note}' for note in notes]
+    return '\n'.join(parts) + '\n'

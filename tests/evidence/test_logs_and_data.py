@@ -1,0 +1,52 @@
+"""Reading per-epoch accuracy from mmengine's scalar logs, and preparing Fashion-MNIST."""
+import gzip
+import json
+
+import pytest
+
+from scalenet_mm.evidence.data import FILES, has_fashion_mnist, prepare_fashion_mnist
+from scalenet_mm.evidence.logs import read_accuracy_curve
+
+
+def _write_scalars(path, records):
+    path.parent.mkdir(parents=True)
+    path.write_text(''.join(json.dumps(r) + '\n' for r in records))
+
+
+def test_accuracy_curve_reads_validation_lines_and_later_runs_win(tmp_path):
+    _write_scalars(tmp_path / '20250101_000000' / 'vis_data' / 'scalars.json', [
+        dict(lr=0.1, loss=2.0, epoch=1, iter=10, step=10),
+        {'accuracy/top1': 50.0, 'data_time': 0.1, 'time': 0.2, 'step': 1},
+        {'accuracy/top1': 60.0, 'step': 2},
+    ])
+    # a resumed run re-evaluates epoch 2 and goes on
+    _write_scalars(tmp_path / '20250101_010000' / 'vis_data' / 'scalars.json', [
+        {'accuracy/top1': 61.0, 'step': 2},
+        {'accuracy/top1': 70.0, 'step': 3},
+    ])
+    assert read_accuracy_curve(str(tmp_path)) == [(1, 50.0), (2, 61.0), (3, 70.0)]
+
+
+def test_accuracy_curve_without_logs_says_why(tmp_path):
+    with pytest.raises(FileNotFoundError, match='scalars.json'):
+        read_accuracy_curve(str(tmp_path))
+
+
+def test_prepare_decompresses_the_debian_layout_once(tmp_path):
+    source = tmp_path / 'src'
+    source.mkdir()
+    for name in FILES:
+        with gzip.open(source / f'{name}.gz', 'wb') as f:
+            f.write(name.encode())
+    target = tmp_path / 'data'
+    assert not has_fashion_mnist(str(target))
+    assert prepare_fashion_mnist(str(target), str(source)) == str(target)
+    assert has_fashion_mnist(str(target))
+    assert (target / FILES[0]).read_bytes() == FILES[0].encode()
+    (source / f'{FILES[0]}.gz').unlink()  # already there: not needed again
+    prepare_fashion_mnist(str(target), str(source))
+
+
+def test_prepare_names_the_package_when_files_are_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match='dataset-fashion-mnist'):
+        prepare_fashion_mnist(str(tmp_path / 'data'), str(tmp_path / 'nowhere'))

@@ -1,0 +1,80 @@
+"""The table, the claims and the plot, from synthetic run results."""
+import re
+
+from scalenet_mm.evidence.experiment import ARMS, Settings
+from scalenet_mm.evidence.plot import plot_curves
+from scalenet_mm.evidence.report import (check_claims, markdown_report, markdown_table,
+                                         summarise)
+
+TOP1 = {'pretrain': 80.0, 'scratch': 78.0, 'scalenet': 83.0, 'shared_noadapter': 81.0,
+        'stacking': 83.5, 'interleave': 82.0, 'gate': 82.5}
+PARAMS = {'pretrain': 1000, 'scratch': 2000, 'scalenet': 1100, 'shared_noadapter': 1000,
+          'stacking': 2000, 'interleave': 1100, 'gate': 1110}
+
+
+def _results(settings, seeds=(0, 1, 2), failed=()):
+    results = {}
+    for arm in ARMS:
+        epochs = {'pretrain': settings.pretrain_epochs,
+                  'scratch': settings.scratch_epochs}.get(arm.name, settings.epochs)
+        for seed in seeds:
+            name = f'{arm.name}_seed{seed}'
+            if name in failed:
+                results[name] = dict(run=name, arm=arm.name, seed=seed, status='failed',
+                                     error='boom')
+                continue
+            final = TOP1[arm.name] + 0.1 * seed
+            curve = [(e, final - (epochs - e)) for e in range(1, epochs + 1)]
+            results[name] = dict(run=name, arm=arm.name, seed=seed, status='ok',
+                                 final_top1=final, curve=curve, wall_s=10.0 * epochs,
+                                 params=dict(total=PARAMS[arm.name]))
+    return results
+
+
+def test_table_has_a_complete_row_per_arm():
+    settings = Settings(pretrain_epochs=6, epochs=2, scratch_factor=3)
+    summaries = summarise(_results(settings), settings)
+    table = markdown_table(summaries)
+    rows = [line for line in table.splitlines()[2:]]
+    assert len(rows) == len(ARMS)
+    for arm, row in zip(ARMS, rows):
+        cells = [c.strip() for c in row.strip('|').split('|')]
+        assert cells[0] == arm.label
+        assert len(cells) == 8 and all(cells), row
+        assert re.fullmatch(r'\d+\.\d\d \+- \d+\.\d\d', cells[2])
+        assert cells[3] == '3'
+    scalenet = [c.strip() for c in rows[2].strip('|').split('|')]
+    assert scalenet[1] == '2' and scalenet[2] == '83.10 +- 0.10'
+    assert scalenet[4] == '1,100' and scalenet[5] == '+100 (+10.0%)'
+    assert scalenet[6] == '20' and scalenet[7] == '80'  # + the 60 s pretraining run
+    scratch = [c.strip() for c in rows[1].strip('|').split('|')]
+    assert scratch[1] == '6' and scratch[6] == scratch[7] == '60'
+
+
+def test_claims_report_the_paired_differences():
+    settings = Settings()
+    checks = {c['worse']: c for c in check_claims(summarise(_results(settings), settings))}
+    assert checks['scratch']['holds'] and checks['scratch']['beyond_spread']
+    assert [round(d, 6) for d in checks['scratch']['per_seed']] == [5.0, 5.0, 5.0]
+    assert round(checks['shared_noadapter']['delta'], 6) == 2.0
+
+
+def test_single_seed_and_failures_are_reported_as_such(tmp_path):
+    settings = Settings(seeds=(0,), pretrain_epochs=4, epochs=2)
+    results = _results(settings, seeds=(0,), failed=('gate_seed0',))
+    summaries = summarise(results, settings)
+    report = markdown_report(summaries, settings, 'python tools/reproduce_scalenet.py',
+                             'accuracy.png', notes=['a note'])
+    assert 'single seed run (no spread measured)' in report
+    assert '## Failed runs' in report and 'gate: seed 0: boom' in report
+    assert '![test accuracy per epoch](accuracy.png)' in report
+    assert 'ScaleNet adds 100 parameters' in report
+    assert '- a note' in report
+
+
+def test_plot_is_written(tmp_path):
+    settings = Settings(pretrain_epochs=6, epochs=2)
+    out = plot_curves(summarise(_results(settings), settings), settings,
+                      str(tmp_path / 'acc.png'))
+    data = open(out, 'rb').read()
+    assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 10000
