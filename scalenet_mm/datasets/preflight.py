@@ -26,8 +26,18 @@ def _datasets(cfg: Config) -> Iterator[Tuple[str, Mapping[str, Any]]]:
             yield f'{key}.dataset', dataset
 
 
+def _is_blank(path: str) -> bool:
+    """Whether the file at ``path`` holds nothing but whitespace (checks small files only)."""
+    size = osp.getsize(path)
+    if size > 4096:
+        return False
+    with open(path, 'rb') as f:
+        return not f.read().strip()
+
+
 def check_data_roots(cfg: Config) -> None:
-    """Raise FileNotFoundError when a dataset's ``data_root`` or annotation file is missing.
+    """Raise FileNotFoundError when a dataset's ``data_root`` or annotation file is missing,
+    and ValueError when an annotation file is empty, naming the path and the fix.
 
     Only local paths are checked (``data_root`` values with a URI scheme are left to their
     backends).
@@ -47,3 +57,9 @@ def check_data_roots(cfg: Config) -> None:
                 raise FileNotFoundError(
                     f'{key}.ann_file={ann_file!r} was not found at {path!r}. Check the dataset '
                     f'layout, or set --cfg-options {key}.ann_file=<file relative to data_root>')
+            if _is_blank(path):
+                raise ValueError(
+                    f'{key}.ann_file={ann_file!r} at {path!r} is empty, so the dataset would have '
+                    f'no samples. Fill it (mmpretrain: one sample per line, "<image path> '
+                    f'<class index>"; mmdet: a COCO JSON file), or set --cfg-options '
+                    f'{key}.ann_file=<another file>')
