@@ -1,0 +1,13 @@
+"""Runtime defaults of the classification configs: mmpretrain's, with a bounded number of
+kept checkpoints and the best top-1 checkpoint saved, so long ImageNet runs neither fill
+the disk nor lose their best epoch. ``default_scope = 'mmpretrain'`` comes from the base."""
+_base_ = ['mmpretrain::_base_/default_runtime.py']
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=100),
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_last=True,
+                    save_best='auto'),
+)
+
+# Fixed seed: the paper's comparison (ScaleNet vs from-scratch) is between runs.
+randomness = dict(seed=0, deterministic=False)

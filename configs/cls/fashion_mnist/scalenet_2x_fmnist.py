@@ -1,0 +1,36 @@
+"""Step (b) of the main job: the step-(a) ViT expanded 2x with ScaleNet, trained further.
+
+The L pretrained layers are kept once and run twice (cyclic layer map 0..L-1, 0..L-1), each
+of the 2L instances with its own rank-4 LoRA on qkv, proj, fc1 and fc2 (B zero-initialised).
+Both the backbone and the classification head start from step (a)'s weights:
+
+* backbone: ``init_cfg=dict(type='Pretrained', ...)`` goes through
+  ``scalenet_mm.checkpoint.load_pretrained``, which reads the classifier checkpoint's
+  ``backbone.*`` tensors (mmpretrain layout) into the shared layers and embeddings;
+* head: mmengine's ``Pretrained`` init with ``prefix='head.'`` loads ``head.*`` into the
+  head (same class and size as in step (a)), so training starts from a working classifier
+  instead of a zero head that would first have to relearn the 10 classes.
+
+``pretrained`` is the weights-only file ``tools/run_main_job.py`` exports from step (a)
+(tensors and plain meta only; it loads with ``torch.load(weights_only=True)``). To point at
+another file, override both ``model.backbone.init_cfg.checkpoint`` and
+``model.head.init_cfg.checkpoint``.
+
+Batch: 1 process x 128 images (``1xb128``), lr 5e-4 (half of step (a): fine-tuning).
+"""
+_base_ = ['./vit_L4_fmnist.py']
+custom_imports = dict(imports=['scalenet_mm'], allow_failed_imports=False)
+
+pretrained = 'work_dirs/quickstart/pretrained/vit_L.pth'
+model = dict(
+    backbone=dict(
+        depth=2.0,
+        layer_map='cyclic',
+        # _delete_: replace the base config's adapter=None instead of merging into it.
+        adapter=dict(_delete_=True, type='lora', rank=4, targets=('qkv', 'proj', 'fc1', 'fc2')),
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    head=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='head.')),
+)
+
+optim_wrapper = dict(optimizer=dict(lr=5e-4))
+train_cfg = dict(max_epochs=2)
