@@ -20,6 +20,7 @@ model = dict(
         adapter=dict(type='lora', rank=3, targets=('qkv', 'proj', 'fc1', 'fc2'), _delete_=True),
         gate_inserted=False,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
-    head=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='head.', _delete_=True)),
+    head=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='head.',
+                            _delete_=True)),
 )
 train_cfg = dict(max_epochs=5)

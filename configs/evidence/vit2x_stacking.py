@@ -14,6 +14,7 @@ model = dict(
         depth=1.0,
         adapter=None,
         init_cfg=dict(type='Pretrained', checkpoint=stacked, prefix='backbone.')),
-    head=dict(init_cfg=dict(type='Pretrained', checkpoint=stacked, prefix='head.', _delete_=True)),
+    head=dict(init_cfg=dict(type='Pretrained', checkpoint=stacked, prefix='head.',
+                            _delete_=True)),
 )
 train_cfg = dict(max_epochs=5)

@@ -10,6 +10,7 @@ interrupted experiment continues where it stopped.
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import time
@@ -130,10 +131,11 @@ class Executor:
         run.cfg_options.update(init_options(stacked))
         self.log(f'[{run.name}] stacked checkpoint {stacked} (from {pretrained})')
 
-    def _finish(self, run: Run, returncode: int, wall: float) -> Dict[str, Any]:
+    def _finish(self, run: Run, returncode: int, wall: float, cpu: float) -> Dict[str, Any]:
         result: Dict[str, Any] = dict(
             run=run.name, arm=run.arm.name, seed=run.seed, fingerprint=self.fingerprint,
             config=run.config, cfg_options=run.cfg_options, wall_s=round(wall, 1),
+            cpu_s=round(cpu, 1),
             returncode=returncode, status='ok' if returncode == 0 else 'failed',
             log=osp.join(run.work_dir, LOG_FILE))
         if returncode == 0:
@@ -172,7 +174,9 @@ class Executor:
             if len(active) >= self.jobs or (dep is not None and dep not in self.results):
                 continue
             pending.remove(run)
-            os.makedirs(run.work_dir, exist_ok=True)
+            # not reusable: whatever an earlier, interrupted or outdated attempt left is stale
+            shutil.rmtree(run.work_dir, ignore_errors=True)
+            os.makedirs(run.work_dir)
             try:
                 self._prepare(run)
             except Exception as error:  # a broken init must not stop the other runs
@@ -190,16 +194,19 @@ class Executor:
     def _collect_finished(self, active: Dict[str, Any]) -> None:
         """Record the results of subprocesses that have exited."""
         for name, (run, process, out, start) in list(active.items()):
-            code = process.poll()
-            if code is None:
+            # wait4 (not Popen.poll) to get the run's CPU time: wall time depends on the load
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid == 0:
                 continue
+            code = os.waitstatus_to_exitcode(status)
+            process.returncode = code
             out.close()
             del active[name]
-            result = self._finish(run, code, time.time() - start)
+            result = self._finish(run, code, time.time() - start, usage.ru_utime + usage.ru_stime)
             self.results[name] = result
             if result['status'] == 'ok':
-                self.log(f'[{name}] done in {result["wall_s"]:.0f} s: '
-                         f'top-1 {result["final_top1"]:.2f}')
+                self.log(f'[{name}] done in {result["wall_s"]:.0f} s '
+                         f'({result["cpu_s"]:.0f} s CPU): top-1 {result["final_top1"]:.2f}')
             else:
                 self.log(f'[{name}] FAILED (exit {code}); see {result["log"]}')
 

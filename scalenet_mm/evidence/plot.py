@@ -6,7 +6,7 @@ import matplotlib
 matplotlib.use('Agg')  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .experiment import PRETRAIN, Settings  # noqa: E402
+from .experiment import Settings  # noqa: E402
 from .report import ArmSummary  # noqa: E402
 
 STYLES = {

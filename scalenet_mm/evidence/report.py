@@ -31,6 +31,7 @@ class ArmSummary:
     seeds: List[int] = field(default_factory=list)
     top1: List[float] = field(default_factory=list)
     wall_s: List[float] = field(default_factory=list)
+    cpu_s: List[float] = field(default_factory=list)
     curves: List[List[Tuple[int, float]]] = field(default_factory=list)
     params: Optional[int] = None
     failed: List[str] = field(default_factory=list)
@@ -42,6 +43,10 @@ class ArmSummary:
     @property
     def wall_mean(self) -> float:
         return mean_std(self.wall_s)[0]
+
+    @property
+    def cpu_mean(self) -> float:
+        return mean_std(self.cpu_s)[0]
 
     def mean_curve(self) -> List[Tuple[int, float, float]]:
         """``[(epoch, mean, std), ...]`` over the seeds that logged that epoch."""
@@ -70,6 +75,7 @@ def summarise(results: Dict[str, Dict[str, Any]], settings: Settings,
         summary.seeds.append(int(result['seed']))
         summary.top1.append(float(result['final_top1']))
         summary.wall_s.append(float(result['wall_s']))
+        summary.cpu_s.append(float(result.get('cpu_s', math.nan)))
         summary.curves.append([(int(e), float(a)) for e, a in result['curve']])
         summary.params = int(result['params']['total'])
     return summaries
@@ -124,12 +130,18 @@ def added_parameters(summaries: Dict[str, ArmSummary], name: str) -> Optional[Tu
 
 
 def markdown_table(summaries: Dict[str, ArmSummary]) -> str:
-    """The results table: one row per arm."""
+    """The results table: one row per arm.
+
+    Times are means over seeds: wall time (depends on what else runs on the machine) and the
+    training process's CPU time (user + system, far less load-dependent); the last column
+    adds the pretrained run's CPU time to the arms that start from it.
+    """
     pretrain = summaries.get(PRETRAIN.name)
-    pretrain_wall = pretrain.wall_mean if pretrain and pretrain.wall_s else None
+    pretrain_cpu = pretrain.cpu_mean if pretrain and pretrain.cpu_s else None
     lines = ['| arm | epochs | test top-1 % (mean +- std) | seeds | unique params | '
-             '+params vs L-layer model | wall time / run (s) | wall incl. pretraining (s) |',
-             '|---|---:|---:|---:|---:|---:|---:|---:|']
+             '+params vs L-layer model | wall / run (s) | CPU / run (s) | '
+             'CPU incl. pretraining (s) |',
+             '|---|---:|---:|---:|---:|---:|---:|---:|---:|']
     for name, summary in summaries.items():
         mean, std = summary.top1_mean_std
         acc = '-' if not summary.top1 else f'{mean:.2f} +- {std:.2f}'
@@ -137,13 +149,15 @@ def markdown_table(summaries: Dict[str, ArmSummary]) -> str:
         added_text = '-' if added is None or name == PRETRAIN.name else \
             f'{added[0]:+,} ({100 * added[1]:+.1f}%)'
         wall = '-' if not summary.wall_s else f'{summary.wall_mean:.0f}'
-        total = wall
-        if summary.arm.init != 'scratch' and summary.wall_s and pretrain_wall is not None:
-            total = f'{summary.wall_mean + pretrain_wall:.0f}'
+        cpu = '-' if not summary.cpu_s else f'{summary.cpu_mean:.0f}'
+        total = cpu
+        if summary.arm.init != 'scratch' and summary.cpu_s and pretrain_cpu is not None:
+            total = f'{summary.cpu_mean + pretrain_cpu:.0f}'
         seeds = f'{len(summary.top1)}' + (f' ({len(summary.failed)} failed)'
                                           if summary.failed else '')
         lines.append(f'| {summary.arm.label} | {summary.epochs} | {acc} | {seeds} | '
-                     f'{_fmt_params(summary.params)} | {added_text} | {wall} | {total} |')
+                     f'{_fmt_params(summary.params)} | {added_text} | {wall} | {cpu} | '
+                     f'{total} |')
     return '\n'.join(lines)
 
 

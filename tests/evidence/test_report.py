@@ -27,6 +27,7 @@ def _results(settings, seeds=(0, 1, 2), failed=()):
             curve = [(e, final - (epochs - e)) for e in range(1, epochs + 1)]
             results[name] = dict(run=name, arm=arm.name, seed=seed, status='ok',
                                  final_top1=final, curve=curve, wall_s=10.0 * epochs,
+                                 cpu_s=5.0 * epochs,
                                  params=dict(total=PARAMS[arm.name]))
     return results
 
@@ -40,15 +41,16 @@ def test_table_has_a_complete_row_per_arm():
     for arm, row in zip(ARMS, rows):
         cells = [c.strip() for c in row.strip('|').split('|')]
         assert cells[0] == arm.label
-        assert len(cells) == 8 and all(cells), row
+        assert len(cells) == 9 and all(cells), row
         assert re.fullmatch(r'\d+\.\d\d \+- \d+\.\d\d', cells[2])
         assert cells[3] == '3'
     scalenet = [c.strip() for c in rows[2].strip('|').split('|')]
     assert scalenet[1] == '2' and scalenet[2] == '83.10 +- 0.10'
     assert scalenet[4] == '1,100' and scalenet[5] == '+100 (+10.0%)'
-    assert scalenet[6] == '20' and scalenet[7] == '80'  # + the 60 s pretraining run
+    assert scalenet[6] == '20' and scalenet[7] == '10'
+    assert scalenet[8] == '40'  # + the 30 s of CPU of the pretraining run
     scratch = [c.strip() for c in rows[1].strip('|').split('|')]
-    assert scratch[1] == '6' and scratch[6] == scratch[7] == '60'
+    assert scratch[1] == '6' and scratch[6] == '60' and scratch[7] == scratch[8] == '30'
 
 
 def test_claims_report_the_paired_differences():

@@ -34,7 +34,7 @@ def test_tiny_experiment_runs_every_arm_and_writes_table_and_plot(tmp_path):
         assert run['status'] == 'ok', run
         epochs = 4 if run['arm'] == 'scratch' else 2
         assert [e for e, _ in run['curve']] == list(range(1, epochs + 1)), run['run']
-        assert run['params']['total'] > 0 and run['wall_s'] > 0
+        assert run['params']['total'] > 0 and run['wall_s'] > 0 and run['cpu_s'] > 0
     params = {r['arm']: r['params']['total'] for r in results['runs'].values()}
     assert params['shared_noadapter'] == params['pretrain']  # sharing adds nothing
     assert params['pretrain'] < params['scalenet'] < params['stacking'] == params['scratch']
@@ -45,7 +45,7 @@ def test_tiny_experiment_runs_every_arm_and_writes_table_and_plot(tmp_path):
     assert len(rows) == len(ARMS)
     for row in rows:
         cells = [c.strip() for c in row.strip('|').split('|')]
-        assert len(cells) == 8 and all(cells), row
+        assert len(cells) == 9 and all(cells), row
     assert '## Claims' in table and 'accuracy.png' in table
     png = (work / 'accuracy.png').read_bytes()
     assert png[:8] == b'\x89PNG\r\n\x1a\n'
