@@ -5,6 +5,7 @@ Importing this package (``import scalenet_mm`` does) registers the verified ``ht
 checkpoint loader with mmengine (:mod:`.download`), the ``scalenet_mm::`` config package and
 the ``ModelHub`` names (:mod:`.zoo`).
 """
+from . import config_package  # noqa: F401  (scalenet_mm:: base configs)
 from .download import download_checkpoint, hub_checkpoint_dir, load_from_http_verified
 from .errors import (CheckpointError, CheckpointFormatError, CheckpointMismatchError,
                      DownloadError, ExportError, UnpublishedWeightsError, UnsafeCheckpointError)

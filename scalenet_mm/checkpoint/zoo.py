@@ -1,46 +1,34 @@
-"""The model zoo: config inheritance across packages and mmpretrain ``ModelHub`` names.
+"""The model zoo: mmpretrain ``ModelHub`` names and the ``scalenet-zoo://`` weights scheme.
 
-Importing this module does three things:
+Importing this module:
 
-1. Lets mmengine resolve ``_base_ = 'scalenet_mm::cls/scalenet_t2x_in1k.py'`` from configs
-   outside this repository. mmengine 0.10.7 finds the configs of an installed package under
-   ``<package>/.mim/configs`` (setup.py puts them there; editable installs link them), but it
-   first asserts that the package name is in its ``MODULE2PACKAGE`` table, which lists only
-   OpenMMLab's own packages. No packaging can change that table, so the one entry
-   ``'scalenet_mm': 'scalenet_mm'`` is added (no mmengine function is replaced). Base configs
-   are parsed before ``custom_imports`` run, so ``scalenet_mm`` must be imported first (the
-   project's tools do; elsewhere ``import scalenet_mm`` before ``Config.fromfile``).
-2. Registers the models of ``model-index.yml`` with mmpretrain's ``ModelHub``, so
-   ``mmpretrain.get_model('<name>')``, ``list_models`` and the inferencers know them.
-3. Registers the ``scalenet-zoo://<name>`` checkpoint scheme that registered models point
+1. registers the classification models of ``model-index.yml`` with mmpretrain's
+   ``ModelHub``, so ``mmpretrain.get_model('<name>')``, ``list_models`` and the inferencers
+   know them (detection entries are for mmdet, which has no such hub);
+2. registers the ``scalenet-zoo://<name>`` checkpoint scheme that registered models point
    their weights to. It downloads the entry's ``Weights`` URL through the verified loader
    (:mod:`.download`) and converts official DeiT/timm files to mmpretrain classifier keys.
    An entry with ``Weights: null`` (every ScaleNet model so far: none is published) raises
    :class:`~.errors.UnpublishedWeightsError`, so ``get_model(name, pretrained=True)`` fails
    with that message instead of silently returning random weights.
+
+``scalenet_mm::`` base configs are handled by :mod:`.config_package`.
 """
 import os.path as osp
 import warnings
 from typing import Any, Dict, Optional, Tuple
 
-from mmengine.config.utils import MODULE2PACKAGE
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from .errors import CheckpointFormatError, UnpublishedWeightsError
 from .files import MapLocation
 from .formats import classifier_timm_to_mmpretrain, is_timm_layout, unwrap_state_dict
 
-PACKAGE = 'scalenet_mm'
 ZOO_SCHEME = 'scalenet-zoo://'
 _PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 #: name (lower case) -> the ``Weights`` URL of its model-index entry (None: unpublished).
 _WEIGHTS: Dict[str, Optional[str]] = {}
-
-
-def register_config_package() -> None:
-    """Let mmengine resolve ``scalenet_mm::<path>`` base configs (see the module docstring)."""
-    MODULE2PACKAGE.setdefault(PACKAGE, PACKAGE)
 
 
 def model_index_file() -> Tuple[str, str]:
@@ -132,7 +120,6 @@ def load_from_zoo(filename: str, map_location: MapLocation = None) -> Dict[str, 
 
 
 def _register_on_import() -> None:
-    register_config_package()
     CheckpointLoader.register_scheme(ZOO_SCHEME, load_from_zoo, force=True)
     try:
         register_model_zoo()
