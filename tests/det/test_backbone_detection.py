@@ -72,3 +72,43 @@ def test_window_result_equals_global_when_the_window_covers_the_grid() -> None:
 def test_bad_settings(kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         det_backbone(**kwargs)
+
+
+def test_init_cfg_loads_official_deit_layout(tmp_path) -> None:
+    """The det configs' init_cfg: an official DeiT file (timm keys under 'model', 224 px,
+    class token) fills the shared layers and the resized, cls-free position embedding."""
+    import timm
+
+    torch.manual_seed(0)
+    deit = timm.models.vision_transformer.VisionTransformer(
+        img_size=224, patch_size=16, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.0,
+        num_classes=10)
+    path = tmp_path / 'deit_tiny_like.pth'
+    torch.save({'model': deit.state_dict()}, path)
+    model = det_backbone(init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights()
+    torch.testing.assert_close(model.layers[1].attn.qkv.weight, deit.blocks[1].attn.qkv.weight)
+    torch.testing.assert_close(model.layers[0].ffn.layers[1].weight, deit.blocks[0].mlp.fc2.weight)
+    expected = resize_pos_embed(deit.pos_embed.detach()[:, 1:], (14, 14), (8, 8), 'bicubic', 0)
+    torch.testing.assert_close(model.pos_embed.data, expected)
+
+
+def test_init_cfg_loads_scalenet_classification_checkpoint(tmp_path) -> None:
+    """The documented override: a ScaleNet classifier checkpoint (whole model, 'backbone.'
+    keys) brings its shared layers and its per-instance LoRA adapters into the detector."""
+    torch.manual_seed(0)
+    classifier = ScaleNetViT(arch=ARCH, depth=4, img_size=32, patch_size=16)
+    for instance in classifier.instances:
+        for param in instance.parameters():
+            torch.nn.init.normal_(param, std=0.02)
+    state = {f'backbone.{k}': v for k, v in classifier.state_dict().items()}
+    state['head.fc.weight'] = torch.zeros(5, 32)
+    path = tmp_path / 'scalenet_cls.pth'
+    torch.save({'state_dict': state, 'meta': {}}, path)
+    model = det_backbone(init_cfg=dict(type='Pretrained', checkpoint=str(path),
+                                       prefix='backbone.'))
+    model.init_weights()
+    torch.testing.assert_close(model.instances[3].lora['fc2'].lora_B,
+                               classifier.instances[3].lora['fc2'].lora_B)
+    torch.testing.assert_close(model.layers[0].attn.proj.weight,
+                               classifier.layers[0].attn.proj.weight)
