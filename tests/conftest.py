@@ -2,6 +2,7 @@
 against it, and a helper that runs the project's command-line tools in subprocesses."""
 import os
 import os.path as osp
+import runpy
 import socket
 import subprocess
 import sys
@@ -126,6 +127,19 @@ def cls_config_writer() -> Callable[..., Path]:
 def tool_environment() -> Callable[..., Dict[str, str]]:
     """:func:`tool_env`, for tests that start tools with ``subprocess.Popen`` themselves."""
     return tool_env
+
+
+@pytest.fixture
+def run_tool_inprocess(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Run ``tools/<name>.py`` as ``__main__`` in this process with the given arguments
+    (cheap: no new interpreter; exceptions propagate to the test)."""
+
+    def run(script: str, *args: object) -> None:
+        monkeypatch.setattr(sys, 'argv', [script] + [str(a) for a in args])
+        monkeypatch.setenv('LOCAL_RANK', '0')  # the tools set it; undone after the test
+        runpy.run_path(str(REPO_ROOT / script), run_name='__main__')
+
+    return run
 
 
 RunTool = Callable[..., subprocess.CompletedProcess]

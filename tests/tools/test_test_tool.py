@@ -4,6 +4,8 @@ import pickle
 import re
 from pathlib import Path
 
+import pytest
+
 
 def test_test_tool_prints_topk_dumps_and_draws(tmp_path: Path, tiny_cls_config: Path,
                                                tiny_imagefolder: Path, trained_tiny_cls: Path,
@@ -28,14 +30,17 @@ def test_test_tool_prints_topk_dumps_and_draws(tmp_path: Path, tiny_cls_config: 
 
 
 def test_test_tool_missing_checkpoint_is_a_clear_error(tmp_path: Path, tiny_cls_config: Path,
-                                                       run_tool) -> None:
-    proc = run_tool(['tools/test.py', tiny_cls_config, tmp_path / 'nope.pth',
-                     '--work-dir', tmp_path], check=False)
-    assert proc.returncode != 0 and 'nope.pth' in proc.stdout and 'does not exist' in proc.stdout
+                                                       run_tool_inprocess) -> None:
+    with pytest.raises(FileNotFoundError, match="nope.pth' does not exist"):
+        run_tool_inprocess('tools/test.py', tiny_cls_config, tmp_path / 'nope.pth',
+                           '--work-dir', tmp_path)
+    assert not (tmp_path / 'nope.pth').exists() and not list(tmp_path.iterdir())
 
 
 def test_test_tool_rejects_non_pickle_out(tmp_path: Path, tiny_cls_config: Path,
-                                          trained_tiny_cls: Path, run_tool) -> None:
-    proc = run_tool(['tools/test.py', tiny_cls_config, trained_tiny_cls / 'iter_4.pth',
-                     '--out', tmp_path / 'preds.json'], check=False)
-    assert proc.returncode != 0 and 'preds.json' in proc.stdout and '.pkl' in proc.stdout
+                                          run_tool_inprocess) -> None:
+    checkpoint = tmp_path / 'model.pth'
+    checkpoint.write_bytes(b'')
+    with pytest.raises(ValueError, match=r"preds\.json.*\.pkl"):
+        run_tool_inprocess('tools/test.py', tiny_cls_config, checkpoint,
+                           '--out', tmp_path / 'preds.json')

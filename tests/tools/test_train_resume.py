@@ -57,8 +57,17 @@ def test_resume_continues_from_saved_iteration(tmp_path: Path, tiny_cls_config: 
 
 
 def test_resume_from_missing_file_is_a_clear_error(tmp_path: Path, tiny_cls_config: Path,
-                                                   run_tool) -> None:
-    proc = run_tool(['tools/train.py', tiny_cls_config, '--work-dir', tmp_path,
-                     '--resume', tmp_path / 'iter_99.pth'], check=False)
-    assert proc.returncode != 0
-    assert 'iter_99.pth' in proc.stdout and 'no such checkpoint' in proc.stdout
+                                                   run_tool_inprocess) -> None:
+    with pytest.raises(FileNotFoundError, match="iter_99.pth'.*no such checkpoint"):
+        run_tool_inprocess('tools/train.py', tiny_cls_config, '--work-dir', tmp_path / 'w',
+                           '--resume', tmp_path / 'iter_99.pth')
+    assert not (tmp_path / 'w').exists()  # failed before the Runner made the work dir
+
+
+def test_amp_without_gpu_is_a_clear_error(tmp_path: Path, tiny_cls_config: Path,
+                                          run_tool_inprocess) -> None:
+    if torch.cuda.is_available():
+        pytest.skip('checks the message on machines without a GPU')
+    with pytest.raises(RuntimeError, match='--amp needs a GPU'):
+        run_tool_inprocess('tools/train.py', tiny_cls_config, '--work-dir', tmp_path / 'w',
+                           '--amp')
