@@ -84,7 +84,8 @@ class PauseAt(Hook):
 @register_hook
 class SigkillRankAt(Hook):
     """Record this process's pid in ``<marker_dir>/rank<r>.pid``; rank ``rank`` then SIGKILLs
-    itself at the start of iteration ``at``, after creating ``<marker_dir>/killed``."""
+    itself at the start of iteration ``at``, after creating ``<marker_dir>/killed`` (once:
+    a resumed run, which finds the marker, is not killed)."""
 
     priority = 'VERY_HIGH'
 
@@ -96,7 +97,9 @@ class SigkillRankAt(Hook):
             f.write(str(os.getpid()))
 
     def before_train_iter(self, runner, batch_idx: int, data_batch: Any = None) -> None:
-        if runner.rank == self.rank and runner.iter + 1 == self.at:
-            with open(os.path.join(self.marker_dir, 'killed'), 'w') as f:
+        marker = os.path.join(self.marker_dir, 'killed')
+        if runner.rank == self.rank and runner.iter + 1 == self.at \
+                and not os.path.exists(marker):
+            with open(marker, 'w') as f:
                 f.write(str(os.getpid()))
             os.kill(os.getpid(), signal.SIGKILL)

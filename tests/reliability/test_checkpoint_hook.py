@@ -79,6 +79,22 @@ def test_resume_after_crash_is_bit_identical(tmp_path, uninterrupted):
     assert ckpt[RNG_KEY]['iter'] == MAX_ITERS and len(ckpt[RNG_KEY]['ranks']) == 1
 
 
+def test_epoch_based_resume_is_bit_identical(tmp_path):
+    """Epoch-based loop (the classification configs): checkpoints at epoch ends, crash in
+    epoch 3, resume from epoch_2.pth."""
+    reference = make_runner(str(tmp_path / 'reference'), 4, by_epoch=True, val_interval=1)
+    reference.train()
+    work_dir = str(tmp_path / 'crashed')
+    with pytest.raises(Crash):
+        make_runner(work_dir, 4, by_epoch=True, val_interval=1,
+                    custom_hooks=[CrashBeforeIter(14)]).train()  # 6 iterations per epoch
+    assert pointer(work_dir).endswith('epoch_2.pth')
+    resumed = make_runner(work_dir, 4, by_epoch=True, val_interval=1, resume=True,
+                          name='resumed')
+    resumed.train()
+    assert_same_weights(weights(resumed), weights(reference))
+
+
 def test_without_saved_rng_states_the_resumed_run_differs(tmp_path, uninterrupted):
     """Control: the saved generator states are what makes the resume exact."""
     runner = crash_then_resume(str(tmp_path), crash_at=5, strip_rng=True)

@@ -80,8 +80,8 @@ class ToyAccuracy(BaseMetric):
 def make_runner(work_dir: str, max_iters: int = 8, checkpoint: Optional[dict] = None,
                 val_interval: Optional[int] = 2, resume: bool = False,
                 custom_hooks: Optional[List[dict]] = None, model: Optional[BaseModel] = None,
-                name: str = 'toy') -> Runner:
-    """A Runner on :class:`ToyModel` / :class:`ToyDataset` (iteration-based, seed 0).
+                name: str = 'toy', by_epoch: bool = False) -> Runner:
+    """A Runner on :class:`ToyModel` / :class:`ToyDataset` (seed 0).
 
     Args:
         work_dir: where checkpoints and logs go.
@@ -92,9 +92,13 @@ def make_runner(work_dir: str, max_iters: int = 8, checkpoint: Optional[dict] = 
         custom_hooks: more hooks.
         model: the model (default: a :class:`ToyModel` initialised from seed 0).
         name: experiment name (several runners may live in one test).
+        by_epoch: epoch-based instead: ``max_iters`` counts epochs (6 iterations each), the
+            sampler reshuffles per epoch, checkpoints every epoch (keep 1), validation every
+            ``val_interval`` epochs.
     """
     loader = dict(batch_size=4, num_workers=0, dataset=ToyDataset(),
-                  sampler=dict(type='InfiniteSampler', shuffle=True),
+                  sampler=dict(type='DefaultSampler' if by_epoch else 'InfiniteSampler',
+                               shuffle=True),
                   collate_fn=dict(type='default_collate'))
     kwargs: Dict[str, Any] = {}
     if val_interval is not None:
@@ -109,13 +113,15 @@ def make_runner(work_dir: str, max_iters: int = 8, checkpoint: Optional[dict] = 
         work_dir=work_dir,
         experiment_name=f'{name}_{osp.basename(work_dir)}',
         train_dataloader=loader,
-        train_cfg=dict(by_epoch=False, max_iters=max_iters,
-                       val_interval=val_interval or max_iters + 1),
+        train_cfg=(dict(by_epoch=True, max_epochs=max_iters, val_interval=val_interval or
+                        max_iters + 1) if by_epoch else
+                   dict(by_epoch=False, max_iters=max_iters,
+                        val_interval=val_interval or max_iters + 1)),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.05, weight_decay=0.01)),
-        param_scheduler=[dict(type='CosineAnnealingLR', T_max=max_iters, by_epoch=False)],
+        param_scheduler=[dict(type='CosineAnnealingLR', T_max=max_iters, by_epoch=by_epoch)],
         default_hooks=dict(
-            checkpoint=checkpoint or dict(type='CheckpointHook', interval=2, by_epoch=False,
-                                          max_keep_ckpts=1),
+            checkpoint=checkpoint or dict(type='CheckpointHook', interval=1 if by_epoch else 2,
+                                          by_epoch=by_epoch, max_keep_ckpts=1),
             logger=dict(type='LoggerHook', interval=1)),
         custom_hooks=list(custom_hooks or []),
         resume=resume,
