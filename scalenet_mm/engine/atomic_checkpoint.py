@@ -87,9 +87,7 @@ def _explain(err: OSError, path: str) -> OSError:
                f'--resume')
     message = (f'could not write {path!r} ({err.strerror or err}): {fix}. The file that was '
                f'there before, if any, is intact; nothing partial was left behind.')
-    new = type(err)(err.errno, message)
-    new.filename = path
-    return new
+    return type(err)(err.errno, message)
 
 
 def atomic_write(path: PathLike, data: Union[bytes, str], encoding: str = 'utf-8') -> None:
