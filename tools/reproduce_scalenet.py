@@ -38,10 +38,10 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from scalenet_mm.datasets.fashion_mnist import prepare_fashion_mnist  # noqa: E402
 from scalenet_mm.evidence import (ARMS, ARMS_BY_NAME, Executor, Settings,  # noqa: E402
-                                  check_claims, has_fashion_mnist, markdown_report,
-                                  plan_runs, plot_curves, prepare_fashion_mnist, summarise)
-from scalenet_mm.evidence.data import DEFAULT_SOURCE  # noqa: E402
+                                  check_claims, markdown_report, plan_runs, plot_curves,
+                                  summarise)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -52,10 +52,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--work-dir', default='work_dirs/evidence',
                    help='runs, results.md, results.json and accuracy.png go here')
     p.add_argument('--data-root', default=None,
-                   help='folder with the decompressed Fashion-MNIST IDX files; by default '
-                   '<work-dir>/data/fashion_mnist, filled from --data-source')
-    p.add_argument('--data-source', default=DEFAULT_SOURCE,
-                   help='where the (gzipped) IDX files are (Debian package dataset-fashion-mnist)')
+                   help='Fashion-MNIST data_root (the uncompressed IDX files); by default '
+                   '<work-dir>/data/fashion_mnist, filled from the Debian package '
+                   'dataset-fashion-mnist or --data-source')
+    p.add_argument('--data-source', default=None,
+                   help='another folder holding the (gzipped) IDX files')
     p.add_argument('--layers', type=int, default=d.layers, help='L of the pretrained ViT')
     p.add_argument('--embed-dims', type=int, default=d.embed_dims)
     p.add_argument('--num-heads', type=int, default=d.num_heads)
@@ -122,13 +123,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     command = 'python tools/reproduce_scalenet.py ' + ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    data_root = args.data_root
-    if data_root is None:
-        data_root = prepare_fashion_mnist(osp.join(work_dir, 'data', 'fashion_mnist'),
-                                          args.data_source)
-    elif not has_fashion_mnist(data_root):
-        data_root = prepare_fashion_mnist(data_root, args.data_source)
-    data_root = osp.abspath(data_root)
+    data_root = osp.abspath(prepare_fashion_mnist(
+        args.data_root or osp.join(work_dir, 'data', 'fashion_mnist'),
+        sources=[args.data_source] if args.data_source else []))
 
     arms = tuple(ARMS_BY_NAME[name] for name in args.arms)
     runs = plan_runs(settings, work_dir, data_root, arms)

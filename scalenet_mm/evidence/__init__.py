@@ -2,13 +2,11 @@
 Fashion-MNIST grown to twice its depth, against from-scratch and ablation arms.
 
 - :mod:`.experiment`: sizes, arms and the training runs they expand to;
-- :mod:`.data`: Fashion-MNIST files in the layout mmpretrain reads;
 - :mod:`.stacking`: the unshared (stacking) initial checkpoint;
 - :mod:`.execute`: ``tools/train.py`` subprocesses with dependencies and reuse;
 - :mod:`.logs`: per-epoch test accuracy from mmengine's scalar logs;
 - :mod:`.report` and :mod:`.plot`: the markdown table, the claims and the PNG plot.
 """
-from .data import has_fashion_mnist, prepare_fashion_mnist
 from .execute import Executor, count_parameters, train_command
 from .experiment import ARMS, ARMS_BY_NAME, PRETRAIN, Arm, Run, Settings, plan_runs
 from .logs import read_accuracy_curve
@@ -17,7 +15,7 @@ from .report import check_claims, markdown_report, markdown_table, summarise
 from .stacking import make_stacked_checkpoint
 
 __all__ = [
-    'has_fashion_mnist', 'prepare_fashion_mnist', 'Executor', 'count_parameters',
+    'Executor', 'count_parameters',
     'train_command', 'ARMS', 'ARMS_BY_NAME', 'PRETRAIN', 'Arm', 'Run', 'Settings', 'plan_runs',
     'read_accuracy_curve', 'plot_curves', 'check_claims', 'markdown_report', 'markdown_table',
     'summarise', 'make_stacked_checkpoint'

@@ -1,10 +1,8 @@
-"""Reading per-epoch accuracy from mmengine's scalar logs, and preparing Fashion-MNIST."""
-import gzip
+"""Reading per-epoch accuracy from mmengine's scalar logs."""
 import json
 
 import pytest
 
-from scalenet_mm.evidence.data import FILES, has_fashion_mnist, prepare_fashion_mnist
 from scalenet_mm.evidence.logs import read_accuracy_curve
 
 
@@ -30,23 +28,3 @@ def test_accuracy_curve_reads_validation_lines_and_later_runs_win(tmp_path):
 def test_accuracy_curve_without_logs_says_why(tmp_path):
     with pytest.raises(FileNotFoundError, match='scalars.json'):
         read_accuracy_curve(str(tmp_path))
-
-
-def test_prepare_decompresses_the_debian_layout_once(tmp_path):
-    source = tmp_path / 'src'
-    source.mkdir()
-    for name in FILES:
-        with gzip.open(source / f'{name}.gz', 'wb') as f:
-            f.write(name.encode())
-    target = tmp_path / 'data'
-    assert not has_fashion_mnist(str(target))
-    assert prepare_fashion_mnist(str(target), str(source)) == str(target)
-    assert has_fashion_mnist(str(target))
-    assert (target / FILES[0]).read_bytes() == FILES[0].encode()
-    (source / f'{FILES[0]}.gz').unlink()  # already there: not needed again
-    prepare_fashion_mnist(str(target), str(source))
-
-
-def test_prepare_names_the_package_when_files_are_missing(tmp_path):
-    with pytest.raises(FileNotFoundError, match='dataset-fashion-mnist'):
-        prepare_fashion_mnist(str(tmp_path / 'data'), str(tmp_path / 'nowhere'))

@@ -8,12 +8,11 @@ import sys
 
 import pytest
 
-from scalenet_mm.evidence.data import DEFAULT_SOURCE, FILES
+from scalenet_mm.datasets.fashion_mnist import DEBIAN_DIR, find_source
 from scalenet_mm.evidence.experiment import ARMS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-HAVE_DATA = all(osp.isfile(osp.join(DEFAULT_SOURCE, f + '.gz')) or
-                osp.isfile(osp.join(DEFAULT_SOURCE, f)) for f in FILES)
+HAVE_DATA = find_source([DEBIAN_DIR]) is not None
 
 
 @pytest.mark.slow
