@@ -61,8 +61,9 @@ def _fix(url: str) -> str:
             f'the local path instead.')
 
 
-def _verify_hash(path: str, url: str) -> None:
-    expected = hash_prefix_of(url)
+def _verify_hash(path: str, url: str, name: str) -> None:
+    """Check ``path`` against the sha256 prefix that the file ``name`` carries (if any)."""
+    expected = hash_prefix_of(name)
     if expected is None:
         return
     actual = sha256_of_file(path)
@@ -129,7 +130,7 @@ def download_checkpoint(url: str, model_dir: Optional[str] = None,
     fix = _fix(url)
     if osp.isfile(final):
         try:
-            _verify_hash(final, url)
+            _verify_hash(final, url, osp.basename(final))
         except DownloadError:
             raise DownloadError(
                 f'the cached file {final} (for {url}) does not match the sha256 prefix in its '
@@ -143,7 +144,7 @@ def download_checkpoint(url: str, model_dir: Optional[str] = None,
         print_log(f'Downloading {url} to {final}', logger='current')
         with os.fdopen(fd, 'wb') as out:
             size = _fetch(url, out, timeout)
-        _verify_hash(tmp, url)
+        _verify_hash(tmp, url, osp.basename(final))
         checkpoint = load_weights_only(tmp, map_location, source=url, fix=fix)
         os.replace(tmp, final)
         print_log(f'Downloaded and verified {url} ({size} bytes)', logger='current')

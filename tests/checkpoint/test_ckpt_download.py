@@ -107,6 +107,7 @@ def test_pickle_that_would_run_code_is_refused(file_server: FileServer, hub_dir:
     assert marker.read_text() == 'pwned'
 
 
+@pytest.mark.filterwarnings('ignore:Detected pickle protocol:UserWarning')
 def test_raw_pickle_and_non_checkpoint_are_refused(file_server: FileServer,
                                                    hub_dir: Path) -> None:
     import pickle
