@@ -1,0 +1,268 @@
+"""The ScaleNet benchmark: speed, memory and size of ScaleNet against plain ViTs, in one run.
+
+:func:`run_benchmark` builds the models of :mod:`scalenet_mm.analysis.models` for one arch,
+depth, batch, resolution, device and dtype and measures, side by side:
+
+* training step (forward, cross-entropy, backward, AdamW step): median seconds and images/s,
+  timed in interleaved rounds;
+* peak training memory, each model in a fresh process (see :mod:`scalenet_mm.analysis.memory`);
+* inference images/s (eval, no grad), interleaved; for ScaleNet both with merged (cached)
+  weights and with live adapters (train-mode path: fold or branch per call, nothing cached);
+* unique parameters (shared tensors once), AdamW state bytes after the timed steps, checkpoint
+  size on disk (state dict saved from the model's device), FLOPs per image (every use of a
+  shared block counted; ScaleNet also per instance).
+
+The result is a JSON-able dict; :func:`scalenet_mm.analysis.report.format_table` prints it with
+every figure as a ratio to the reference (the plain mmpretrain ViT of the same depth).
+"""
+import copy
+import os
+import platform
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+
+from .flops import count_flops, lora_merge_flops, scalenet_instance_flops
+from .memory import measure_in_subprocess
+from .models import (INFERENCE_ONLY, MODEL_NAMES, REFERENCE_MODEL, build_models, resolve_arch,
+                     scaled_depth)
+from .params import (checkpoint_file_bytes, count_parameter_uses, count_unique_parameters,
+                     optimizer_state_bytes, scalenet_parameter_split)
+from .report import compute_ratios, key_ratios
+from .timing import DTYPES, interleaved_times, make_infer_step, make_train_step, median
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class BenchmarkConfig:
+    """What to benchmark; the fields mirror ``tools/analysis/benchmark.py``'s options."""
+    arch: Union[str, Dict[str, int]] = 'deit-small'
+    depth: float = 2.0
+    batch_size: int = 8
+    img_size: int = 224
+    device: str = 'cpu'
+    dtype: str = 'fp32'
+    compile: bool = False
+    repeats: int = 5
+    warmup: int = 2
+    models: Tuple[str, ...] = MODEL_NAMES
+    skip_memory: bool = False
+    skip_train: bool = False
+    skip_infer: bool = False
+    memory_steps: int = 2
+    num_classes: int = 1000
+    reference: str = REFERENCE_MODEL
+    seed: int = 0
+    lr: float = 1e-4
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise ValueError naming a bad option."""
+        unknown = sorted(set(self.models) - set(MODEL_NAMES))
+        if unknown or not self.models:
+            raise ValueError(f'models={list(self.models)} is invalid; choose from '
+                             f'{list(MODEL_NAMES)}')
+        if self.dtype not in DTYPES:
+            raise ValueError(f'dtype={self.dtype!r} is unknown; choose from {list(DTYPES)}')
+        if self.dtype == 'fp16' and not self.device.startswith('cuda'):
+            raise ValueError('dtype=fp16 needs a CUDA device; use bf16 on CPU')
+        if self.repeats < 1 or self.warmup < 0 or self.batch_size < 1:
+            raise ValueError('repeats and batch_size must be >= 1 and warmup >= 0')
+        resolve_arch(self.arch)
+        scaled_depth(self.arch, self.depth)
+
+
+def machine_info(device: torch.device) -> Dict[str, Any]:
+    """Where the numbers come from: host, CPU, threads, load average, accelerator, versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next((line.split(':', 1)[1].strip() for line in f
+                        if line.startswith('model name')), cpu)
+    except OSError:
+        pass
+    info: Dict[str, Any] = dict(
+        hostname=socket.gethostname(), platform=platform.platform(), cpu=cpu,
+        cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(),
+        python=sys.version.split()[0], torch=torch.__version__,
+        loadavg_start=list(os.getloadavg()) if hasattr(os, 'getloadavg') else None)
+    if device.type == 'cuda':
+        info['gpu'] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _max_abs_diff(a: torch.nn.Module, b: torch.nn.Module, images: torch.Tensor) -> float:
+    a.eval()
+    b.eval()
+    with torch.no_grad():
+        return float((a(images) - b(images)).abs().max())
+
+
+def measure_sizes(name: str, model: torch.nn.Module, img_size: int,
+                  device: torch.device) -> Dict[str, Any]:
+    """Parameters (unique / registrations), checkpoint bytes on disk and FLOPs per image."""
+    counts = count_unique_parameters(model)
+    fields: Dict[str, Any] = dict(
+        params=counts['total'], params_trainable=counts['trainable'],
+        param_registrations=count_parameter_uses(model),
+        checkpoint_bytes=checkpoint_file_bytes(model))
+    image = torch.randn(1, 3, img_size, img_size, device=device)
+    flops = count_flops(model, image)
+    fields['flops_per_image'] = flops['total']
+    fields['flops_by_operator'] = flops['by_operator']
+    split = scalenet_parameter_split(getattr(model, 'backbone', model))
+    if split is not None:
+        backbone = model.backbone
+        fields['params_split'] = dict(shared=split[0], per_instance=split[1], other=split[2])
+        per_instance = scalenet_instance_flops(backbone, image)
+        fields['flops_per_instance'] = [dict(call=label, flops=value)
+                                        for label, value in per_instance]
+        fields['lora_merge_flops'] = lora_merge_flops(backbone)
+    return fields
+
+
+def _round_logger(log: Log, phase: str, repeats: int,
+                  started: float) -> Callable[[int, Dict[str, List[float]]], None]:
+    def on_round(index: int, times: Dict[str, List[float]]) -> None:
+        last = ', '.join(f'{name} {samples[-1]:.3g} s' for name, samples in times.items())
+        log(f'  {phase} round {index + 1}/{repeats} ({time.time() - started:.0f} s): {last}')
+    return on_round
+
+
+def _finish(result: Dict[str, Any], fields: Dict[str, Dict[str, Any]], reference: str,
+            started: float) -> Dict[str, Any]:
+    """Fill absent fields with None, add ratios, load average and wall time."""
+    for name, values in fields.items():
+        for key in FIELDS:
+            values.setdefault(key, None)
+        if name == 'scalenet':
+            for key in SCALENET_FIELDS:
+                values.setdefault(key, None)
+    result['models'] = fields
+    result['ratios'] = compute_ratios(fields, reference)
+    result['key_ratios'] = key_ratios(fields)
+    result['machine']['loadavg_end'] = (list(os.getloadavg()) if hasattr(os, 'getloadavg')
+                                        else None)
+    result['wall_s'] = time.time() - started
+    return result
+
+
+def run_benchmark(config: BenchmarkConfig, log: Optional[Log] = None,
+                  on_phase: Optional[Callable[[Dict[str, Any]], None]] = None
+                  ) -> Dict[str, Any]:
+    """Run every measurement of ``config`` and return the result dict (see module docstring).
+
+    ``log`` receives progress lines; ``on_phase`` receives the partial result after each
+    phase (sizes, training, inference, memory), so a long run that fails late keeps its
+    numbers.
+    """
+    config.validate()
+    log = log or (lambda message: None)
+    device = torch.device(config.device)
+    started = time.time()
+    result: Dict[str, Any] = dict(config=asdict(config), machine=machine_info(device),
+                                  reference=config.reference)
+    settings = resolve_arch(config.arch)
+    result['shape'] = dict(settings, scaled_layers=scaled_depth(config.arch, config.depth))
+
+    def phase_done(phase: str) -> None:
+        result['phases_done'] = result.get('phases_done', []) + [phase]
+        if on_phase is not None:
+            on_phase(_finish(result, fields, config.reference, started))
+
+    log(f'building {list(config.models)} ...')
+    models = build_models(config.models, config.arch, config.depth, config.img_size,
+                          config.num_classes, config.seed)
+    fields: Dict[str, Dict[str, Any]] = {name: {} for name in config.models}
+    images = torch.randn(config.batch_size, 3, config.img_size, config.img_size)
+    if 'exported' in models and 'scalenet' in models:
+        fields['exported']['max_abs_diff_vs_scalenet'] = _max_abs_diff(
+            models['scalenet'], models['exported'], images[:2])
+    for name, model in models.items():
+        model.to(device)
+    images = images.to(device)
+    labels = torch.randint(0, config.num_classes, (config.batch_size, ), device=device)
+
+    for name, model in models.items():
+        log(f'sizes and FLOPs: {name}')
+        fields[name].update(measure_sizes(name, model, config.img_size, device))
+    phase_done('sizes')
+
+    compiled = {name: torch.compile(model) for name, model in models.items()} \
+        if config.compile else {}
+    trainable = [name for name in models if name not in INFERENCE_ONLY]
+    steps: Dict[str, Callable[[], None]] = {}
+    if not config.skip_train and trainable:
+        optimizers = {name: torch.optim.AdamW(models[name].parameters(), lr=config.lr,
+                                              weight_decay=0.05) for name in trainable}
+        scaler = (torch.amp.GradScaler('cuda') if config.dtype == 'fp16' else None)
+        steps = {name: make_train_step(models[name], optimizers[name], images, labels,
+                                       config.dtype, compiled.get(name), scaler)
+                 for name in trainable}
+        log(f'training steps: {config.warmup} warm-up + {config.repeats} timed rounds of '
+            f'{trainable}')
+        times = interleaved_times(steps, config.repeats, config.warmup,
+                                  _round_logger(log, 'train', config.repeats, started))
+        for name in trainable:
+            step_s = median(times[name])
+            fields[name].update(train_step_s=step_s, train_img_s=config.batch_size / step_s,
+                                train_step_samples_s=times[name],
+                                optimizer_state_bytes=optimizer_state_bytes(optimizers[name]))
+            models[name].zero_grad(set_to_none=True)
+        steps = {}
+        del optimizers
+        phase_done('train')
+
+    if not config.skip_infer:
+        for name, model in models.items():
+            steps[name] = make_infer_step(model, images, config.dtype, False, compiled.get(name))
+            if name == 'scalenet':
+                # A copy with the same values stays in train mode (live adapters), so the
+                # eval-mode original keeps its merged-weight cache across rounds.
+                live = copy.deepcopy(model)
+                steps['scalenet-live'] = make_infer_step(
+                    live, images, config.dtype, True,
+                    torch.compile(live) if config.compile else None)
+        log(f'inference: {config.warmup} warm-up + {config.repeats} timed rounds of '
+            f'{list(steps)}')
+        times = interleaved_times(steps, config.repeats, config.warmup,
+                                  _round_logger(log, 'inference', config.repeats, started))
+        for name in models:
+            fields[name].update(infer_img_s=config.batch_size / median(times[name]),
+                                infer_step_samples_s=times[name])
+        if 'scalenet-live' in times:
+            fields['scalenet'].update(
+                infer_live_img_s=config.batch_size / median(times['scalenet-live']),
+                infer_live_step_samples_s=times['scalenet-live'])
+        steps = {}
+        phase_done('inference')
+
+    del compiled, models
+    if not config.skip_memory:
+        for name in trainable:
+            log(f'peak training memory (fresh process): {name}')
+            spec = dict(model=name, arch=config.arch, depth=config.depth,
+                        img_size=config.img_size, batch_size=config.batch_size,
+                        device=config.device, dtype=config.dtype, compile=config.compile,
+                        steps=config.memory_steps, num_classes=config.num_classes,
+                        seed=config.seed, threads=torch.get_num_threads())
+            memory = measure_in_subprocess(spec)
+            fields[name]['peak_train_memory_bytes'] = memory.pop('peak_memory_bytes')
+            fields[name]['memory_detail'] = memory
+        phase_done('memory')
+    return _finish(result, fields, config.reference, started)
+
+
+#: Fields every model has in the result (None where not measured or not applicable).
+FIELDS: Sequence[str] = (
+    'train_step_s', 'train_img_s', 'train_step_samples_s', 'peak_train_memory_bytes',
+    'infer_img_s', 'infer_step_samples_s', 'params', 'params_trainable', 'param_registrations',
+    'optimizer_state_bytes', 'checkpoint_bytes', 'flops_per_image')
+#: Fields only ScaleNet has.
+SCALENET_FIELDS: Sequence[str] = ('infer_live_img_s', 'params_split', 'flops_per_instance',
+                                  'lora_merge_flops')

@@ -1,0 +1,86 @@
+"""Peak training memory of one model, measured in a fresh process.
+
+Peak resident memory (CPU) is a high-water mark of the whole process, so each model is measured
+in its own interpreter: ``python -m scalenet_mm.analysis.memory '<json>'`` builds one model,
+runs a few training steps and prints one JSON line. On CUDA the figure is
+``torch.cuda.max_memory_allocated``; on CPU it is the peak RSS minus the RSS before the model
+was built (imports excluded, so the figure is the model's weights, gradients, optimizer state
+and activations).
+"""
+import json
+import os
+import resource
+import subprocess
+import sys
+from typing import Any, Dict
+
+MARKER = 'SCALENET_MEMORY_RESULT '
+
+
+def current_rss_bytes() -> int:
+    """Resident set size of this process now (Linux ``/proc``; peak RSS elsewhere)."""
+    try:
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+    except (OSError, ValueError):
+        return peak_rss_bytes()
+
+
+def peak_rss_bytes() -> int:
+    """High-water resident set size of this process (``ru_maxrss`` is in KiB on Linux)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == 'darwin' else peak * 1024
+
+
+def measure(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """Build ``spec['model']`` and run ``spec['steps']`` training steps; return peak memory.
+
+    ``spec`` holds the benchmark settings: ``model, arch, depth, img_size, batch_size,
+    device, dtype, compile, steps, num_classes, seed`` and optionally ``threads``.
+    """
+    import mmpretrain.models.backbones  # noqa: F401  (import every builder before the baseline)
+    import timm.models.vision_transformer  # noqa: F401
+    import torch
+
+    from ..models.backbones import scalenet_vit  # noqa: F401
+    from .models import build_models
+    from .timing import make_train_step
+
+    if spec.get('threads'):
+        torch.set_num_threads(int(spec['threads']))
+    device = torch.device(spec['device'])
+    baseline = current_rss_bytes()
+    model = build_models([spec['model']], spec['arch'], spec['depth'], spec['img_size'],
+                         spec['num_classes'], spec['seed'])[spec['model']].to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+    images = torch.randn(spec['batch_size'], 3, spec['img_size'], spec['img_size'], device=device)
+    labels = torch.randint(0, spec['num_classes'], (spec['batch_size'], ), device=device)
+    forward = torch.compile(model) if spec['compile'] else None
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+    step = make_train_step(model, optimizer, images, labels, spec['dtype'], forward)
+    for _ in range(spec['steps']):
+        step()
+    if device.type == 'cuda':
+        return dict(peak_memory_bytes=int(torch.cuda.max_memory_allocated(device)),
+                    kind='cuda_max_memory_allocated')
+    peak = peak_rss_bytes()
+    return dict(peak_memory_bytes=int(peak - baseline), peak_rss_bytes=int(peak),
+                baseline_rss_bytes=int(baseline), kind='cpu_peak_rss_minus_baseline')
+
+
+def measure_in_subprocess(spec: Dict[str, Any], timeout: float = 3600.0) -> Dict[str, Any]:
+    """Run :func:`measure` in a fresh interpreter and return its result (or an ``error``)."""
+    proc = subprocess.run([sys.executable, '-m', __name__, json.dumps(spec)],
+                          capture_output=True, text=True, timeout=timeout)
+    for line in proc.stdout.splitlines():
+        if line.startswith(MARKER):
+            return json.loads(line[len(MARKER):])
+    tail = (proc.stderr or proc.stdout)[-2000:]
+    return dict(peak_memory_bytes=None, error=f'exit {proc.returncode}: {tail}')
+
+
+if __name__ == '__main__':
+    import warnings
+    warnings.filterwarnings('ignore')
+    print(MARKER + json.dumps(measure(json.loads(sys.argv[1]))), flush=True)

@@ -1,0 +1,140 @@
+"""Ratios to a reference model and the side-by-side table a benchmark prints.
+
+Every figure is shown with its ratio to the reference model (the plain ViT of the same depth),
+so one run's numbers can be read without knowing how fast the machine was.
+"""
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+#: (field, column title, kind) in table order; ``kind`` picks the unit formatting.
+COLUMNS: Tuple[Tuple[str, str, str], ...] = (
+    ('train_step_s', 'train s/step', 'seconds'),
+    ('train_img_s', 'train img/s', 'rate'),
+    ('peak_train_memory_bytes', 'peak train mem', 'bytes'),
+    ('infer_img_s', 'infer img/s', 'rate'),
+    ('params', 'params', 'count'),
+    ('optimizer_state_bytes', 'AdamW state', 'bytes'),
+    ('checkpoint_bytes', 'checkpoint', 'bytes'),
+    ('flops_per_image', 'FLOPs/img', 'flops'),
+)
+
+#: Row label of ScaleNet's inference with live (unmerged, uncached) adapters.
+LIVE_ROW = 'scalenet-live'
+
+
+def _fmt(value: Optional[float], kind: str) -> str:
+    if value is None:
+        return '-'
+    if kind == 'seconds':
+        return f'{value:.3g} s'
+    if kind == 'rate':
+        return f'{value:.3g}'
+    if kind == 'bytes':
+        return f'{value / 2**20:.1f} MiB' if value < 2**30 else f'{value / 2**30:.2f} GiB'
+    if kind == 'count':
+        return f'{value / 1e6:.2f} M' if value >= 1e5 else f'{int(value)}'
+    if kind == 'flops':
+        return f'{value / 1e9:.3g} G' if value >= 1e7 else f'{int(value)}'
+    return str(value)
+
+
+def table_rows(models: Dict[str, Dict[str, Any]]) -> List[Tuple[str, Dict[str, Any]]]:
+    """Rows of the table: one per model, plus ScaleNet's live-adapter inference as its own row."""
+    rows: List[Tuple[str, Dict[str, Any]]] = []
+    for name, fields in models.items():
+        rows.append((name, fields))
+        if fields.get('infer_live_img_s') is not None:
+            rows.append((LIVE_ROW, dict(infer_img_s=fields['infer_live_img_s'])))
+    return rows
+
+
+def compute_ratios(models: Dict[str, Dict[str, Any]], reference: str
+                   ) -> Dict[str, Dict[str, Optional[float]]]:
+    """``row -> field -> value / reference value`` (None where either is missing)."""
+    ref = models.get(reference, {})
+    ratios: Dict[str, Dict[str, Optional[float]]] = {}
+    for row, fields in table_rows(models):
+        ratios[row] = {}
+        for field, _, _ in COLUMNS:
+            value, base = fields.get(field), ref.get(field)
+            ratios[row][field] = (value / base if value is not None and base else None)
+    return ratios
+
+
+def format_table(models: Dict[str, Dict[str, Any]], reference: str,
+                 labels: Optional[Dict[str, str]] = None) -> str:
+    """A fixed-width table: each cell is ``value (ratio x)``; ratios are to ``reference``."""
+    ratios = compute_ratios(models, reference)
+    labels = labels or {}
+    header = ['model'] + [title for _, title, _ in COLUMNS]
+    lines: List[List[str]] = [header]
+    for row, fields in table_rows(models):
+        cells = [labels.get(row, row) + (' (ref)' if row == reference else '')]
+        for field, _, kind in COLUMNS:
+            value = fields.get(field)
+            ratio = ratios[row][field]
+            cell = _fmt(value, kind)
+            if ratio is not None:
+                cell += f' ({ratio:.3f}x)'
+            cells.append(cell)
+        lines.append(cells)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = ['  '.join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
+           for line in lines]
+    out.insert(1, '  '.join('-' * width for width in widths))
+    return '\n'.join(out)
+
+
+def format_ratio_table(models: Dict[str, Dict[str, Any]], reference: str,
+                       fields: Sequence[str] = tuple(c[0] for c in COLUMNS)) -> str:
+    """A Markdown table of ratios only (for documentation)."""
+    ratios = compute_ratios(models, reference)
+    titles = {field: title for field, title, _ in COLUMNS}
+    lines = ['| model | ' + ' | '.join(titles[f] for f in fields) + ' |',
+             '|---' * (len(fields) + 1) + '|']
+    for row, _ in table_rows(models):
+        cells = [f'{ratios[row][f]:.3f}' if ratios[row][f] is not None else '-' for f in fields]
+        lines.append(f'| {row} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+#: (label, numerator row, numerator field, denominator row, denominator field): the ratios
+#: ScaleNet's cost claims are judged by.
+KEY_RATIOS: Tuple[Tuple[str, str, str, str, str], ...] = (
+    ('train step: ScaleNet / plain same-depth ViT', 'scalenet', 'train_step_s', 'mmpretrain',
+     'train_step_s'),
+    ('train step: ScaleNet / timm same-depth ViT', 'scalenet', 'train_step_s', 'timm',
+     'train_step_s'),
+    ('inference time: ScaleNet merged / plain same-depth ViT', 'mmpretrain', 'infer_img_s',
+     'scalenet', 'infer_img_s'),
+    ('inference time: ScaleNet live adapters / plain same-depth ViT', 'mmpretrain',
+     'infer_img_s', 'scalenet', 'infer_live_img_s'),
+    ('inference time: exported plain ViT / plain same-depth ViT', 'mmpretrain', 'infer_img_s',
+     'exported', 'infer_img_s'),
+    ('unique params: ScaleNet / pretrained L-layer ViT', 'scalenet', 'params', 'pretrained',
+     'params'),
+    ('checkpoint: ScaleNet / pretrained L-layer ViT', 'scalenet', 'checkpoint_bytes',
+     'pretrained', 'checkpoint_bytes'),
+    ('AdamW state: ScaleNet / plain same-depth ViT', 'scalenet', 'optimizer_state_bytes',
+     'mmpretrain', 'optimizer_state_bytes'),
+    ('peak train memory: ScaleNet / plain same-depth ViT', 'scalenet',
+     'peak_train_memory_bytes', 'mmpretrain', 'peak_train_memory_bytes'),
+)
+
+
+def key_ratios(models: Dict[str, Dict[str, Any]]) -> Dict[str, Optional[float]]:
+    """The ratios of :data:`KEY_RATIOS` (None where a model or field is missing).
+
+    Inference rows compare times (reference images/s over the model's), so below 1 is faster.
+    """
+    out: Dict[str, Optional[float]] = {}
+    for label, row_a, field_a, row_b, field_b in KEY_RATIOS:
+        a = models.get(row_a, {}).get(field_a)
+        b = models.get(row_b, {}).get(field_b)
+        out[label] = a / b if a is not None and b else None
+    return out
+
+
+def format_key_ratios(models: Dict[str, Dict[str, Any]]) -> str:
+    """One line per key ratio, for the end of a benchmark's output."""
+    return '\n'.join(f'{label}: {value:.3f}' if value is not None else f'{label}: -'
+                     for label, value in key_ratios(models).items())

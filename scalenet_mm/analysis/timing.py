@@ -1,0 +1,115 @@
+"""Step functions and an interleaved timer for comparing models on one machine.
+
+Each model's measurement is a zero-argument callable doing one complete step (a training step
+with backward and optimizer update, or an inference forward). :func:`interleaved_times` runs
+them in rounds ``A B C A B C ...`` so that drift of the machine (other processes, thermal
+state) hits every model alike, and returns every sample; compare medians.
+"""
+import time
+from contextlib import nullcontext
+from typing import Callable, ContextManager, Dict, List, Mapping, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+DTYPES = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def autocast_context(device: torch.device, dtype: str) -> ContextManager:
+    """``torch.autocast`` for ``bf16`` / ``fp16``; nothing for ``fp32``."""
+    if DTYPES[dtype] is None:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=DTYPES[dtype])
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued device work, so wall-clock time covers it."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def make_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+                    labels: torch.Tensor, dtype: str = 'fp32',
+                    forward: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+                    scaler: Optional['torch.amp.GradScaler'] = None) -> Callable[[], None]:
+    """One training step: forward (autocast), cross-entropy, backward, optimizer step.
+
+    ``forward`` defaults to ``model`` (pass a compiled module here). The model is put in
+    train mode at each call (inference phases may have switched it).
+    """
+    run = forward or model
+
+    def step() -> None:
+        if not model.training:
+            model.train()
+        optimizer.zero_grad(set_to_none=True)
+        with autocast_context(images.device, dtype):
+            loss = F.cross_entropy(run(images), labels)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        synchronize(images.device)
+
+    return step
+
+
+def make_infer_step(model: nn.Module, images: torch.Tensor, dtype: str = 'fp32',
+                    train_mode: bool = False,
+                    forward: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
+                    ) -> Callable[[], None]:
+    """One inference forward under ``torch.no_grad()``.
+
+    ``train_mode=True`` runs the model in train mode (dropout and drop-path are zero in the
+    benchmarked models, so this computes the same function): for ScaleNet this is the live
+    adapter path (fold or branch chosen per call, nothing cached) instead of the eval cache of
+    merged weights. Give the two paths separate model objects when interleaving them: the mode
+    is only switched when it differs, and a ScaleNet switch clears its cache.
+    """
+    run = forward or model
+
+    def step() -> None:
+        if model.training != train_mode:  # switching modes drops ScaleNet's merged-weight cache
+            model.train(train_mode)
+        with torch.no_grad(), autocast_context(images.device, dtype):
+            run(images)
+        synchronize(images.device)
+
+    return step
+
+
+def interleaved_times(steps: Mapping[str, Callable[[], None]], repeats: int, warmup: int,
+                      on_round: Optional[Callable[[int, Dict[str, List[float]]], None]] = None
+                      ) -> Dict[str, List[float]]:
+    """Seconds per call of every step, measured in interleaved rounds after interleaved warm-up.
+
+    Args:
+        steps: name -> zero-argument step.
+        repeats: timed rounds (every step runs once per round).
+        warmup: untimed rounds first (allocator, caches, lazy optimizer state, compilation).
+        on_round: called with the round index and the samples so far after each timed round
+            (progress output).
+    """
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    times: Dict[str, List[float]] = {name: [] for name in steps}
+    for round_index in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+        if on_round is not None:
+            on_round(round_index, times)
+    return times
+
+
+def median(values: List[float]) -> float:
+    """The median (mean of the two middle values for an even count)."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])

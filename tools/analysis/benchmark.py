@@ -1,0 +1,111 @@
+"""Benchmark ScaleNet against plain ViTs of the same depth, side by side in one run.
+
+Measures a training step (forward, backward, AdamW), peak training memory (a fresh process per
+model), inference images/s (ScaleNet with live adapters and with merged weights, the exported
+plain ViT), unique parameters, AdamW state, checkpoint size and FLOPs per image for ScaleNet,
+mmpretrain's and timm's plain ViT of the same depth and the pretrained L-layer ViT. Prints a
+table with every figure as a ratio to the plain mmpretrain ViT and writes the JSON.
+
+Example::
+
+    python tools/analysis/benchmark.py --arch deit-small --depth 2 --batch-size 8 \
+        --repeats 5 --warmup 1 --out work_dirs/bench/deit-s2x_b8.json
+
+Timings interleave the models (A B C A B C ...) and report medians; on a shared machine run
+the whole comparison in one invocation and read the ratios, not the absolute numbers.
+"""
+import argparse
+import json
+import os
+import sys
+import warnings
+from typing import List, Optional
+
+from scalenet_mm.analysis.benchmark import BenchmarkConfig, run_benchmark
+from scalenet_mm.analysis.models import MODEL_NAMES, REFERENCE_MODEL
+from scalenet_mm.analysis.report import format_key_ratios, format_table
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--arch', default='deit-small',
+                        help="mmpretrain arch name (deit-tiny/small/base, ...) or a JSON dict "
+                             "with embed_dims, num_layers, num_heads, feedforward_channels")
+    parser.add_argument('--depth', type=float, default=2.0,
+                        help='depth factor of the scaled model (2 = twice the layers)')
+    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--img-size', type=int, default=224)
+    parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:N]'")
+    parser.add_argument('--dtype', choices=('fp32', 'bf16', 'fp16'), default='fp32',
+                        help='autocast dtype (fp16 on CUDA only)')
+    parser.add_argument('--compile', action='store_true', help='torch.compile every model')
+    parser.add_argument('--repeats', type=int, default=5, help='timed interleaved rounds')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed rounds first')
+    parser.add_argument('--models', nargs='+', default=list(MODEL_NAMES), choices=MODEL_NAMES)
+    parser.add_argument('--reference', default=REFERENCE_MODEL, choices=MODEL_NAMES,
+                        help='the model every ratio is relative to')
+    parser.add_argument('--skip-memory', action='store_true',
+                        help='do not measure peak training memory (fresh process per model)')
+    parser.add_argument('--skip-train', action='store_true', help='no training-step timing')
+    parser.add_argument('--skip-infer', action='store_true', help='no inference timing')
+    parser.add_argument('--memory-steps', type=int, default=2,
+                        help='training steps run by each memory process')
+    parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--out', default=None, help='write the result JSON here')
+    parser.add_argument('--quiet', action='store_true', help='no progress output')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    args = parse_args(argv)
+    warnings.filterwarnings('ignore')
+    import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    arch = json.loads(args.arch) if args.arch.strip().startswith('{') else args.arch
+    depth = int(args.depth) if args.depth > 8 and args.depth == int(args.depth) else args.depth
+    config = BenchmarkConfig(
+        arch=arch, depth=float(depth) if isinstance(depth, float) else depth,
+        batch_size=args.batch_size, img_size=args.img_size, device=args.device,
+        dtype=args.dtype, compile=args.compile, repeats=args.repeats, warmup=args.warmup,
+        models=tuple(args.models), reference=args.reference, skip_memory=args.skip_memory,
+        skip_train=args.skip_train, skip_infer=args.skip_infer,
+        memory_steps=args.memory_steps, seed=args.seed)
+
+    def log(message: str) -> None:
+        if not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    def save(partial: dict) -> None:
+        if args.out:
+            os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+            with open(args.out, 'w') as f:
+                json.dump(partial, f, indent=1)
+            log(f"  phases {partial['phases_done']} written to {args.out}")
+
+    result = run_benchmark(config, log, on_phase=save)
+    shape = result['shape']
+    machine = result['machine']
+    print(f"arch={args.arch} ({shape['num_layers']} -> {shape['scaled_layers']} layers, "
+          f"width {shape['embed_dims']}), batch {args.batch_size}, {args.img_size}px, "
+          f"{args.device} {args.dtype}{' compiled' if args.compile else ''}, "
+          f"median of {args.repeats} interleaved rounds after {args.warmup} warm-up")
+    print(f"machine: {machine['cpu']}, {machine['cpu_count']} cores, torch threads "
+          f"{machine['torch_threads']}{', ' + machine['gpu'] if 'gpu' in machine else ''}; "
+          f"load average start {machine['loadavg_start']} end {machine['loadavg_end']}; "
+          f"wall {result['wall_s']:.0f} s")
+    labels = {'pretrained': f"pretrained (L={shape['num_layers']})"}
+    print(format_table(result['models'], result['reference'], labels))
+    print(format_key_ratios(result['models']))
+    exported = result['models'].get('exported', {})
+    if exported.get('max_abs_diff_vs_scalenet') is not None:
+        print(f"exported vs ScaleNet max |logit diff|: {exported['max_abs_diff_vs_scalenet']:.2e}")
+    if args.out:
+        save(result)
+        print(f'wrote {args.out}')
+    return result
+
+
+if __name__ == '__main__':
+    main()
