@@ -165,3 +165,15 @@ def test_clear_errors() -> None:
         LayerDecayOptimWrapperConstructor(dict(OPTIM), dict(decay_rate=0.7))
     with pytest.raises(ValueError, match='layer_decay_rate'):
         LayerDecayOptimWrapperConstructor(dict(OPTIM), dict(layer_decay_rate=1.5))
+
+
+def test_no_decay_even_when_the_optimizer_default_decays() -> None:
+    """AdamW decays by 0.01 by default: norms and biases must still get 0."""
+    optim = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=LR))
+    optimizer = LayerDecayOptimWrapperConstructor(optim, dict(layer_decay_rate=RATE))(
+        Detectorish(small_backbone())).optimizer
+    for group in optimizer.param_groups:
+        if 'backbone.layers.0.ln1.weight' in group['param_names']:
+            assert group['weight_decay'] == 0.0
+        if 'backbone.layers.0.attn.qkv.weight' in group['param_names']:
+            assert group['weight_decay'] == pytest.approx(0.01)  # AdamW's default

@@ -114,11 +114,13 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             key = (depth, no_decay)
             if key not in groups:
                 scale = self.layer_decay_rate**(num_layers - 1 - depth)
-                groups[key] = dict(
-                    params=[], param_names=[], lr=self.base_lr * scale, lr_scale=scale,
-                    layer_id=depth, weight_decay=0.0 if no_decay else self.base_wd)
-                if self.base_wd is None:
-                    del groups[key]['weight_decay']
+                groups[key] = dict(params=[], param_names=[], lr=self.base_lr * scale,
+                                   lr_scale=scale, layer_id=depth)
+                # No-decay tensors get 0 even when the optimizer's own default would decay.
+                if no_decay:
+                    groups[key]['weight_decay'] = 0.0
+                elif self.base_wd is not None:
+                    groups[key]['weight_decay'] = self.base_wd
             groups[key]['params'].append(param)
             groups[key]['param_names'].append(name)
         ordered = [groups[key] for key in sorted(groups)]
