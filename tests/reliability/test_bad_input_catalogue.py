@@ -50,8 +50,7 @@ from typing import Any, Callable, Dict, Iterator, Tuple, Type
 import pytest
 import torch
 from mmengine.config import Config
-from mmpretrain.registry import DATASETS
-from mmpretrain.registry import MODELS
+from mmpretrain.registry import DATASETS, MODELS
 
 import scalenet_mm  # noqa: F401  (registers everything)
 from scalenet_mm.checkpoint import (CheckpointFormatError, CheckpointMismatchError,
@@ -110,8 +109,14 @@ def serialized(obj: Any) -> bytes:
     return buffer.getvalue()
 
 
+def build(registry: Any, cfg: dict) -> Any:
+    """Build ``cfg`` as a config of ``registry``'s codebase is built (in its default scope)."""
+    with registry.switch_scope_and_registry(registry.scope) as scoped:
+        return scoped.build(cfg)
+
+
 def backbone(**kwargs: Any) -> torch.nn.Module:
-    return MODELS.build(dict(BACKBONE, **kwargs))
+    return build(MODELS, dict(BACKBONE, **kwargs))
 
 
 def snapshot(root: Path) -> Dict[str, str]:
@@ -154,7 +159,7 @@ class Case:
 
 
 def prep_wrong_arch(ctx: SimpleNamespace) -> None:
-    other = MODELS.build(dict(BACKBONE, arch=dict(ARCH, embed_dims=48)))
+    other = backbone(arch=dict(ARCH, embed_dims=48))
     torch.save({'state_dict': other.state_dict()}, ctx.tmp / 'vit48.pth')
 
 
@@ -214,7 +219,7 @@ def prep_corrupt_image(ctx: SimpleNamespace) -> None:
 
 
 def trigger_corrupt_image(ctx: SimpleNamespace) -> None:
-    dataset = DATASETS.build(dataset_cfg(ctx.tmp / 'data').train_dataloader.dataset)
+    dataset = build(DATASETS, dataset_cfg(ctx.tmp / 'data').train_dataloader.dataset)
     for index in range(len(dataset)):  # what the training data loader does
         dataset[index]
 
@@ -366,4 +371,4 @@ def test_mmpretrain_and_mmdet_pipelines_use_the_clear_image_loader():
 
     from scalenet_mm.datasets.image_loading import LoadImageFromFile
     for registry in (PRETRAIN_TRANSFORMS, DET_TRANSFORMS):
-        assert type(registry.build(dict(type='LoadImageFromFile'))) is LoadImageFromFile
+        assert type(build(registry, dict(type='LoadImageFromFile'))) is LoadImageFromFile

@@ -29,7 +29,9 @@ def all_finite(state) -> bool:
 
 @pytest.mark.parametrize('registry', [PRETRAIN_HOOKS, DET_HOOKS])
 def test_registered_for_mmpretrain_and_mmdet_configs(registry):
-    hook = registry.build(dict(type='NonFiniteLossHook', action='skip'))
+    # As the Runner builds a config's hooks: in the config's default scope.
+    with registry.switch_scope_and_registry(registry.scope) as scoped:
+        hook = scoped.build(dict(type='NonFiniteLossHook', action='skip'))
     assert isinstance(hook, NonFiniteLossHook) and hook.action == 'skip'
 
 
