@@ -5,6 +5,8 @@ import math
 
 import pytest
 import torch
+import torch.distributed as torch_dist
+from mmengine.model import MMDistributedDataParallel
 from mmdet.registry import HOOKS as DET_HOOKS
 from mmpretrain.registry import HOOKS as PRETRAIN_HOOKS
 from toy_training import ToyModel, make_runner, weights
@@ -15,12 +17,26 @@ MAX_ITERS = 8
 POISON = 4  # 0-based iteration whose loss_cls is NaN; logs and messages call it iteration 5
 
 
-def run(tmp_path, hook=None, poison=(POISON,)):
+def run(tmp_path, hook=None, poison=(POISON,), **runner_kwargs):
     torch.manual_seed(0)
     runner = make_runner(str(tmp_path), MAX_ITERS, val_interval=None,
                          model=ToyModel(poison_iters=poison),
-                         custom_hooks=[hook] if hook is not None else [])
+                         custom_hooks=[hook] if hook is not None else [], **runner_kwargs)
     return runner
+
+
+@pytest.fixture
+def gloo_world_of_one(monkeypatch):
+    """A real gloo process group of one process, destroyed afterwards (the environment
+    variables the Runner reads in distributed mode are set for the test only)."""
+    for name, value in dict(LOCAL_RANK='0', RANK='0', WORLD_SIZE='1', OMP_NUM_THREADS='1',
+                            MKL_NUM_THREADS='1').items():
+        monkeypatch.setenv(name, value)
+    torch_dist.init_process_group('gloo', store=torch_dist.HashStore(), rank=0, world_size=1)
+    try:
+        yield
+    finally:
+        torch_dist.destroy_process_group()
 
 
 def all_finite(state) -> bool:
@@ -70,6 +86,21 @@ def test_skip_drops_the_bad_step_and_training_continues(tmp_path):
     assert steps == {MAX_ITERS - 1.0}
     # The original methods are back after training.
     assert 'train_step' not in vars(runner.model) and 'parse_losses' not in vars(runner.model)
+
+
+def test_skip_under_distributed_data_parallel(tmp_path, gloo_world_of_one):
+    """The DDP path: the wrapper's train_step is guarded, the module's parse_losses checked,
+    every process agrees through an all-reduce, and DDP accepts the skipped backward."""
+    hook = NonFiniteLossHook(action='skip')
+    runner = run(tmp_path, hook, launcher='pytorch',
+                 cfg=dict(model_wrapper_cfg=dict(type='MMDistributedDataParallel',
+                                                 device_ids=None)))
+    runner.train()
+    assert isinstance(runner.model, MMDistributedDataParallel)
+    assert hook.skipped_iters == [POISON + 1] and runner.iter == MAX_ITERS
+    assert all_finite(weights(runner))
+    steps = {float(s['step']) for s in runner.optim_wrapper.optimizer.state.values()}
+    assert steps == {MAX_ITERS - 1.0}
 
 
 def test_skip_gives_up_after_too_many_consecutive_bad_steps(tmp_path):

@@ -80,7 +80,7 @@ class ToyAccuracy(BaseMetric):
 def make_runner(work_dir: str, max_iters: int = 8, checkpoint: Optional[dict] = None,
                 val_interval: Optional[int] = 2, resume: bool = False,
                 custom_hooks: Optional[List[dict]] = None, model: Optional[BaseModel] = None,
-                name: str = 'toy', by_epoch: bool = False) -> Runner:
+                name: str = 'toy', by_epoch: bool = False, **runner_kwargs: Any) -> Runner:
     """A Runner on :class:`ToyModel` / :class:`ToyDataset` (seed 0).
 
     Args:
@@ -95,6 +95,7 @@ def make_runner(work_dir: str, max_iters: int = 8, checkpoint: Optional[dict] = 
         by_epoch: epoch-based instead: ``max_iters`` counts epochs (6 iterations each), the
             sampler reshuffles per epoch, checkpoints every epoch (keep 1), validation every
             ``val_interval`` epochs.
+        runner_kwargs: more ``Runner`` arguments (``launcher``, ``cfg``, ...).
     """
     loader = dict(batch_size=4, num_workers=0, dataset=ToyDataset(),
                   sampler=dict(type='DefaultSampler' if by_epoch else 'InfiniteSampler',
@@ -128,7 +129,7 @@ def make_runner(work_dir: str, max_iters: int = 8, checkpoint: Optional[dict] = 
         randomness=dict(seed=0),
         default_scope='mmengine',
         log_level='WARNING',
-        **kwargs)
+        **kwargs, **runner_kwargs)
 
 
 def weights(runner_or_module: Any) -> Dict[str, torch.Tensor]:
