@@ -54,4 +54,4 @@ def test_tiny_experiment_runs_every_arm_and_writes_table_and_plot(tmp_path):
     # a second invocation reuses every finished run
     again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0
-    assert again.stdout.count('reused') == len(ARMS)
+    assert again.stdout.count('] reused: top-1') == len(ARMS)
