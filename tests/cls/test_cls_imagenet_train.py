@@ -99,3 +99,18 @@ def test_imagenet_config_trains_with_two_processes(tmp_path: Path, tiny_imagenet
                     env=dict(PORT=str(unused_port)), timeout=600)
     assert 'Epoch(train) [1][3/3]' in proc.stdout
     assert (work_dir / 'epoch_1.pth').is_file()
+
+
+def test_unreachable_pretrained_url_stops_before_training(tmp_path: Path, tiny_imagenet: Path,
+                                                          run_tool, unused_port: int) -> None:
+    """A ScaleNet config whose pretrained URL cannot be reached fails naming the URL."""
+    url = f'http://127.0.0.1:{unused_port}/deit_tiny_patch16_224-0badc0de.pth'
+    work_dir = tmp_path / 'work'
+    options = [o for o in tiny_options(tiny_imagenet) if not o.startswith('model.backbone.init')]
+    proc = run_tool(['tools/train.py', CONFIG, '--work-dir', work_dir, '--cfg-options',
+                     *options, f'model.backbone.init_cfg.checkpoint={url}'],
+                    check=False, timeout=600, env=dict(TORCH_HOME=str(tmp_path / 'hub')))
+    assert proc.returncode != 0
+    assert f'cannot reach {url}' in proc.stdout
+    assert 'Epoch(train)' not in proc.stdout
+    assert not list(work_dir.rglob('*.pth'))
