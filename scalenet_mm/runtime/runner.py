@@ -1,7 +1,8 @@
 """Build mmengine's Runner for tools/train.py and tools/test.py, for any codebase's config.
 
 Everything that must happen between "the config is final" and "the Runner exists" is here,
-in order: fail fast on missing data (:func:`scalenet_mm.datasets.check_data_roots`), set up
+in order: fail fast on missing data (:func:`scalenet_mm.datasets.check_data_roots`) and, for
+detection configs, on mmcv without compiled ops (:func:`scalenet_mm.engine.env_check.check_mmcv_ops`), set up
 distributed CPU processes when there is no GPU (:mod:`.distributed`), then build the Runner
 (mmengine's default one, or ``cfg.runner_type`` from the registry, as OpenMMLab tools do).
 The config's ``default_scope`` (``'mmpretrain'`` or ``'mmdet'``) picks the registries.
@@ -14,6 +15,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ..datasets import check_data_roots
+from ..engine.env_check import check_mmcv_ops
 from .distributed import setup_distributed
 from .options import check_dump_file
 
@@ -36,6 +38,8 @@ def build_runner(cfg: Config, mode: str = 'train') -> Runner:
         raise ValueError(f'mode={mode!r} must be one of {tuple(LOADERS_BY_MODE)}')
     unused = set(ALL_LOADERS) - set(LOADERS_BY_MODE[mode])
     check_data_roots(Config({key: value for key, value in cfg.items() if key not in unused}))
+    if cfg.get('default_scope') == 'mmdet':
+        check_mmcv_ops()  # RoIAlign / nms; otherwise the first step fails deep inside mmdet
     setup_distributed(cfg)
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
