@@ -2,9 +2,11 @@
 to a size a CPU trains in seconds (32-wide ViT of 2-4 shared layers run as 4 instances,
 128 px images, window 4, global attention in instances 1 and 3, 32-channel heads)."""
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Iterator, Optional
 
 import pytest
+from mmdet.utils import register_all_modules
+from mmengine.registry import DefaultScope
 
 from scalenet_mm.testing import CocoShapesSplit, generate_coco_shapes
 
@@ -85,6 +87,15 @@ default_hooks = dict(logger=dict(interval=1),
                      checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
 env_cfg = dict(dist_cfg=dict(backend='gloo'), mp_cfg=dict(mp_start_method='fork'))
 '''
+
+
+@pytest.fixture(autouse=True)
+def mmdet_scope() -> Iterator[None]:
+    """Run each detection test in mmdet's default scope (as mmdet's tools do) and restore the
+    previous scope afterwards, so no scope leaks into other tests (e.g. mmpretrain ones)."""
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        yield
 
 
 def write_reduced_det_config(path: Path, config_name: str, data: Dict[str, CocoShapesSplit],

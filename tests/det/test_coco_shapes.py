@@ -52,11 +52,7 @@ def test_deterministic_by_seed(tmp_path: Path) -> None:
 
 def test_mmdet_coco_dataset_reads_it(tmp_path: Path) -> None:
     from mmdet.datasets import CocoDataset
-    from mmdet.utils import register_all_modules
-    from mmengine.registry import init_default_scope
 
-    register_all_modules(init_default_scope=False)
-    init_default_scope('mmdet')
     split = generate_coco_shapes(str(tmp_path), 'train', num_images=4, seed=0)
     dataset = CocoDataset(**{k: v for k, v in split.dataset_cfg(
         [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True,

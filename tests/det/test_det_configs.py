@@ -8,9 +8,7 @@ import pytest
 import torch
 from mmdet.structures import DetDataSample
 from mmdet.testing import demo_mm_inputs
-from mmdet.utils import register_all_modules
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 import scalenet_mm  # noqa: F401
 from scalenet_mm.engine import LayerDecayOptimWrapperConstructor
@@ -26,9 +24,7 @@ EXPECTED = {
 
 
 def build_detector(cfg: Config) -> torch.nn.Module:
-    register_all_modules(init_default_scope=False)
-    init_default_scope('mmdet')
-    from mmdet.registry import MODELS
+    from mmdet.registry import MODELS  # built in mmdet's scope (tests/det/conftest.py)
     model = MODELS.build(cfg.model)
     model.init_weights()
     return model

@@ -8,9 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS as DET_CONSTRUCTORS
-from mmdet.utils import register_all_modules
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import init_default_scope
 from mmpretrain.models import VisionTransformer
 from mmpretrain.registry import OPTIM_WRAPPER_CONSTRUCTORS as PRETRAIN_CONSTRUCTORS
 
@@ -133,9 +131,9 @@ def test_mmpretrain_vit_backbone_matches_its_own_constructor_scales() -> None:
     model = Detectorish(VisionTransformer(arch=ARCH, img_size=64, patch_size=16,
                                           out_type='featmap', with_cls_token=True))
     ours = by_name(build(model))
-    theirs = PRETRAIN_CONSTRUCTORS.build(dict(
-        type='LearningRateDecayOptimWrapperConstructor', optim_wrapper_cfg=dict(OPTIM),
-        paramwise_cfg=dict(layer_decay_rate=RATE)))
+    from mmpretrain.engine.optimizers import LearningRateDecayOptimWrapperConstructor
+    theirs = LearningRateDecayOptimWrapperConstructor(dict(OPTIM),
+                                                      dict(layer_decay_rate=RATE))
 
     model.get_layer_depth = lambda name: model.backbone.get_layer_depth(name, 'backbone.')
     groups = theirs(model).optimizer.param_groups
@@ -144,8 +142,6 @@ def test_mmpretrain_vit_backbone_matches_its_own_constructor_scales() -> None:
 
 
 def test_built_from_config_through_mmdet_scope() -> None:
-    register_all_modules(init_default_scope=False)
-    init_default_scope('mmdet')
     wrapper = build_optim_wrapper(Detectorish(small_backbone()), dict(
         OPTIM, constructor='LayerDecayOptimWrapperConstructor',
         paramwise_cfg=dict(layer_decay_rate=0.8)))

@@ -6,7 +6,6 @@ import torch
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from mmdet.registry import MODELS as DET_MODELS
-from mmengine.registry import DefaultScope, init_default_scope
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 
 import scalenet_mm  # noqa: F401
@@ -30,9 +29,7 @@ def test_layer_norm_2d_matches_per_pixel_layer_norm() -> None:
 def test_layer_norm_2d_in_both_registries_and_mmcv_builder() -> None:
     assert DET_MODELS.get('LayerNorm2d') is LayerNorm2d
     assert PRETRAIN_MODELS.get('LayerNorm2d') is LayerNorm2d
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        init_default_scope('mmdet')
-        name, layer = build_norm_layer(dict(type='LayerNorm2d'), 16)
+    name, layer = build_norm_layer(dict(type='LayerNorm2d'), 16)  # in mmdet's scope
     assert name == 'ln' and isinstance(layer, LayerNorm2d)
 
 
