@@ -11,3 +11,7 @@ default_hooks = dict(
 
 # Fixed seed: the paper's comparison (ScaleNet vs from-scratch) is between runs.
 randomness = dict(seed=0, deterministic=False)
+
+# Stop before the optimizer step when a loss term is NaN/inf (names the iteration and the
+# term; the last checkpoint stays good). action='skip' drops such batches instead.
+custom_hooks = [dict(type='NonFiniteLossHook', action='raise')]

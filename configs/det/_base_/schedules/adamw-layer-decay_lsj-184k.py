@@ -46,3 +46,7 @@ find_unused_parameters = False
 # Written for 16 images per iteration (8 GPUs x 2). With --auto-scale-lr the lr is scaled
 # linearly to the actual total batch size.
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+
+# Stop before the optimizer step when a loss term is NaN/inf (names the iteration and the
+# term; the last checkpoint stays good). action='skip' drops such batches instead.
+custom_hooks = [dict(type='NonFiniteLossHook', action='raise')]
