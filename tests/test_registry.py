@@ -35,3 +35,11 @@ def test_classifier_builds_in_mmpretrain_scope() -> None:
         head=dict(type='LinearClsHead', num_classes=3, in_channels=32)))
     scores = model(torch.rand(2, 3, 32, 32), mode='tensor')
     assert scores.shape == (2, 3)
+
+
+def test_backbone_builds_when_the_current_scope_is_plain_mmengine() -> None:
+    """A Runner without default_scope leaves 'mmengine' as the scope; our models still build."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmengine'):
+        for registry in (PRETRAIN_MODELS, DET_MODELS):
+            assert isinstance(registry.build(dict(TINY)), ScaleNetViT)
