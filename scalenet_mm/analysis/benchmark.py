@@ -4,7 +4,8 @@
 depth, batch, resolution, device and dtype and measures, side by side:
 
 * training step (forward, cross-entropy, backward, AdamW step): median seconds and images/s,
-  timed in interleaved rounds;
+  timed in interleaved rounds, by wall clock and by process CPU time (``timer`` picks the one
+  the headline fields ``train_step_s`` / ``*_img_s`` use; both are kept);
 * peak training memory, each model in a fresh process (see :mod:`scalenet_mm.analysis.memory`);
 * inference images/s (eval, no grad), interleaved; for ScaleNet both with merged (cached)
   weights and with live adapters (train-mode path: fold or branch per call, nothing cached);
@@ -33,7 +34,8 @@ from .models import (INFERENCE_ONLY, MODEL_NAMES, REFERENCE_MODEL, build_models,
 from .params import (checkpoint_file_bytes, count_parameter_uses, count_unique_parameters,
                      optimizer_state_bytes, scalenet_parameter_split)
 from .report import compute_ratios, key_ratios
-from .timing import DTYPES, interleaved_times, make_infer_step, make_train_step, median
+from .timing import (DTYPES, Samples, interleaved_times, make_infer_step, make_train_step,
+                     median)
 
 Log = Callable[[str], None]
 
@@ -51,6 +53,7 @@ class BenchmarkConfig:
     repeats: int = 5
     warmup: int = 2
     models: Tuple[str, ...] = MODEL_NAMES
+    timer: str = 'wall'
     skip_memory: bool = False
     skip_train: bool = False
     skip_infer: bool = False
@@ -67,6 +70,10 @@ class BenchmarkConfig:
         if unknown or not self.models:
             raise ValueError(f'models={list(self.models)} is invalid; choose from '
                              f'{list(MODEL_NAMES)}')
+        if self.timer not in ('wall', 'cpu'):
+            raise ValueError(f"timer={self.timer!r} is unknown; choose 'wall' or 'cpu'")
+        if self.timer == 'cpu' and not self.device.startswith('cpu'):
+            raise ValueError('timer=cpu (process CPU time) is only meaningful on the CPU')
         if self.dtype not in DTYPES:
             raise ValueError(f'dtype={self.dtype!r} is unknown; choose from {list(DTYPES)}')
         if self.dtype == 'fp16' and not self.device.startswith('cuda'):
@@ -127,9 +134,10 @@ def measure_sizes(name: str, model: torch.nn.Module, img_size: int,
 
 
 def _round_logger(log: Log, phase: str, repeats: int,
-                  started: float) -> Callable[[int, Dict[str, List[float]]], None]:
-    def on_round(index: int, times: Dict[str, List[float]]) -> None:
-        last = ', '.join(f'{name} {samples[-1]:.3g} s' for name, samples in times.items())
+                  started: float) -> Callable[[int, Samples], None]:
+    def on_round(index: int, samples: Samples) -> None:
+        last = ', '.join(f'{name} {wall[-1]:.3g} s (cpu {samples.cpu[name][-1]:.3g} s)'
+                         for name, wall in samples.wall.items())
         log(f'  {phase} round {index + 1}/{repeats} ({time.time() - started:.0f} s): {last}')
     return on_round
 
@@ -206,12 +214,15 @@ def run_benchmark(config: BenchmarkConfig, log: Optional[Log] = None,
                  for name in trainable}
         log(f'training steps: {config.warmup} warm-up + {config.repeats} timed rounds of '
             f'{trainable}')
-        times = interleaved_times(steps, config.repeats, config.warmup,
-                                  _round_logger(log, 'train', config.repeats, started))
+        samples = interleaved_times(steps, config.repeats, config.warmup,
+                                    _round_logger(log, 'train', config.repeats, started))
         for name in trainable:
-            step_s = median(times[name])
+            wall, cpu = median(samples.wall[name]), median(samples.cpu[name])
+            step_s = cpu if config.timer == 'cpu' else wall
             fields[name].update(train_step_s=step_s, train_img_s=config.batch_size / step_s,
-                                train_step_samples_s=times[name],
+                                train_step_wall_s=wall, train_step_cpu_s=cpu,
+                                train_step_samples_s=samples.wall[name],
+                                train_step_cpu_samples_s=samples.cpu[name],
                                 optimizer_state_bytes=optimizer_state_bytes(optimizers[name]))
             models[name].zero_grad(set_to_none=True)
         steps = {}
@@ -230,15 +241,18 @@ def run_benchmark(config: BenchmarkConfig, log: Optional[Log] = None,
                     torch.compile(live) if config.compile else None)
         log(f'inference: {config.warmup} warm-up + {config.repeats} timed rounds of '
             f'{list(steps)}')
-        times = interleaved_times(steps, config.repeats, config.warmup,
-                                  _round_logger(log, 'inference', config.repeats, started))
-        for name in models:
-            fields[name].update(infer_img_s=config.batch_size / median(times[name]),
-                                infer_step_samples_s=times[name])
-        if 'scalenet-live' in times:
-            fields['scalenet'].update(
-                infer_live_img_s=config.batch_size / median(times['scalenet-live']),
-                infer_live_step_samples_s=times['scalenet-live'])
+        samples = interleaved_times(steps, config.repeats, config.warmup,
+                                    _round_logger(log, 'inference', config.repeats, started))
+        for name in steps:
+            wall, cpu = median(samples.wall[name]), median(samples.cpu[name])
+            chosen = cpu if config.timer == 'cpu' else wall
+            prefix = 'infer_live' if name == 'scalenet-live' else 'infer'
+            fields['scalenet' if name == 'scalenet-live' else name].update({
+                f'{prefix}_img_s': config.batch_size / chosen,
+                f'{prefix}_wall_img_s': config.batch_size / wall,
+                f'{prefix}_cpu_img_s': config.batch_size / cpu,
+                f'{prefix}_step_samples_s': samples.wall[name],
+                f'{prefix}_step_cpu_samples_s': samples.cpu[name]})
         steps = {}
         phase_done('inference')
 
@@ -260,9 +274,12 @@ def run_benchmark(config: BenchmarkConfig, log: Optional[Log] = None,
 
 #: Fields every model has in the result (None where not measured or not applicable).
 FIELDS: Sequence[str] = (
-    'train_step_s', 'train_img_s', 'train_step_samples_s', 'peak_train_memory_bytes',
-    'infer_img_s', 'infer_step_samples_s', 'params', 'params_trainable', 'param_registrations',
+    'train_step_s', 'train_img_s', 'train_step_wall_s', 'train_step_cpu_s',
+    'train_step_samples_s', 'train_step_cpu_samples_s', 'peak_train_memory_bytes',
+    'infer_img_s', 'infer_wall_img_s', 'infer_cpu_img_s', 'infer_step_samples_s',
+    'infer_step_cpu_samples_s', 'params', 'params_trainable', 'param_registrations',
     'optimizer_state_bytes', 'checkpoint_bytes', 'flops_per_image')
 #: Fields only ScaleNet has.
-SCALENET_FIELDS: Sequence[str] = ('infer_live_img_s', 'params_split', 'flops_per_instance',
+SCALENET_FIELDS: Sequence[str] = ('infer_live_img_s', 'infer_live_wall_img_s',
+                                  'infer_live_cpu_img_s', 'params_split', 'flops_per_instance',
                                   'lora_merge_flops')

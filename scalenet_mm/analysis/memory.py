@@ -12,22 +12,39 @@ import os
 import resource
 import subprocess
 import sys
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 MARKER = 'SCALENET_MEMORY_RESULT '
 
 
-def current_rss_bytes() -> int:
-    """Resident set size of this process now (Linux ``/proc``; peak RSS elsewhere)."""
+def _status_bytes(field: str) -> Optional[int]:
+    """A ``kB`` field of ``/proc/self/status`` in bytes (None where there is no such file)."""
     try:
-        with open('/proc/self/statm') as f:
-            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-    except (OSError, ValueError):
-        return peak_rss_bytes()
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def current_rss_bytes() -> int:
+    """Resident set size of this process now (``VmRSS``)."""
+    value = _status_bytes('VmRSS')
+    return value if value is not None else peak_rss_bytes()
 
 
 def peak_rss_bytes() -> int:
-    """High-water resident set size of this process (``ru_maxrss`` is in KiB on Linux)."""
+    """High-water resident set size of this process image (``VmHWM``).
+
+    Not ``getrusage().ru_maxrss``: Linux carries the parent's high-water mark across
+    ``fork``/``exec`` into it, so a child of a large benchmark process would report the
+    parent's peak. ``ru_maxrss`` is only the fallback where ``/proc`` is missing.
+    """
+    value = _status_bytes('VmHWM')
+    if value is not None:
+        return value
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == 'darwin' else peak * 1024
 

@@ -3,10 +3,12 @@
 Each model's measurement is a zero-argument callable doing one complete step (a training step
 with backward and optimizer update, or an inference forward). :func:`interleaved_times` runs
 them in rounds ``A B C A B C ...`` so that drift of the machine (other processes, thermal
-state) hits every model alike, and returns every sample; compare medians.
+state) hits every model alike, and returns every sample (wall-clock and process CPU time);
+compare medians.
 """
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Callable, ContextManager, Dict, List, Mapping, Optional
 
 import torch
@@ -82,9 +84,21 @@ def make_infer_step(model: nn.Module, images: torch.Tensor, dtype: str = 'fp32',
     return step
 
 
+@dataclass
+class Samples:
+    """Per-step samples of one interleaved measurement, in seconds.
+
+    ``wall`` is elapsed time. ``cpu`` is the CPU time this process used (all its threads):
+    on a CPU shared with other work, time slices lost to other processes inflate ``wall`` but
+    not ``cpu``, so with a fixed thread count ``cpu`` is the steadier measure of the work a
+    step does. On CUDA only ``wall`` is meaningful.
+    """
+    wall: Dict[str, List[float]]
+    cpu: Dict[str, List[float]]
+
+
 def interleaved_times(steps: Mapping[str, Callable[[], None]], repeats: int, warmup: int,
-                      on_round: Optional[Callable[[int, Dict[str, List[float]]], None]] = None
-                      ) -> Dict[str, List[float]]:
+                      on_round: Optional[Callable[[int, 'Samples'], None]] = None) -> Samples:
     """Seconds per call of every step, measured in interleaved rounds after interleaved warm-up.
 
     Args:
@@ -97,15 +111,16 @@ def interleaved_times(steps: Mapping[str, Callable[[], None]], repeats: int, war
     for _ in range(warmup):
         for step in steps.values():
             step()
-    times: Dict[str, List[float]] = {name: [] for name in steps}
+    samples = Samples(wall={name: [] for name in steps}, cpu={name: [] for name in steps})
     for round_index in range(repeats):
         for name, step in steps.items():
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             step()
-            times[name].append(time.perf_counter() - start)
+            samples.cpu[name].append(time.process_time() - cpu)
+            samples.wall[name].append(time.perf_counter() - wall)
         if on_round is not None:
-            on_round(round_index, times)
-    return times
+            on_round(round_index, samples)
+    return samples
 
 
 def median(values: List[float]) -> float:

@@ -44,6 +44,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--models', nargs='+', default=list(MODEL_NAMES), choices=MODEL_NAMES)
     parser.add_argument('--reference', default=REFERENCE_MODEL, choices=MODEL_NAMES,
                         help='the model every ratio is relative to')
+    parser.add_argument('--timer', choices=('wall', 'cpu'), default='wall',
+                        help="which clock the table's times use: 'wall' (elapsed) or 'cpu' "
+                             "(this process's CPU time: steadier on a CPU shared with other "
+                             "work; use with --threads). Both are written to the JSON")
     parser.add_argument('--skip-memory', action='store_true',
                         help='do not measure peak training memory (fresh process per model)')
     parser.add_argument('--skip-train', action='store_true', help='no training-step timing')
@@ -69,7 +73,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         arch=arch, depth=float(depth) if isinstance(depth, float) else depth,
         batch_size=args.batch_size, img_size=args.img_size, device=args.device,
         dtype=args.dtype, compile=args.compile, repeats=args.repeats, warmup=args.warmup,
-        models=tuple(args.models), reference=args.reference, skip_memory=args.skip_memory,
+        models=tuple(args.models), timer=args.timer, reference=args.reference, skip_memory=args.skip_memory,
         skip_train=args.skip_train, skip_infer=args.skip_infer,
         memory_steps=args.memory_steps, seed=args.seed)
 
@@ -90,7 +94,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
     print(f"arch={args.arch} ({shape['num_layers']} -> {shape['scaled_layers']} layers, "
           f"width {shape['embed_dims']}), batch {args.batch_size}, {args.img_size}px, "
           f"{args.device} {args.dtype}{' compiled' if args.compile else ''}, "
-          f"median of {args.repeats} interleaved rounds after {args.warmup} warm-up")
+          f"median of {args.repeats} interleaved rounds after {args.warmup} warm-up, "
+          f"{args.timer} time")
     print(f"machine: {machine['cpu']}, {machine['cpu_count']} cores, torch threads "
           f"{machine['torch_threads']}{', ' + machine['gpu'] if 'gpu' in machine else ''}; "
           f"load average start {machine['loadavg_start']} end {machine['loadavg_end']}; "
