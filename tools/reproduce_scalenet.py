@@ -8,6 +8,7 @@ One command trains, through ``tools/train.py`` and the configs in ``configs/evid
    instance), initialised from (1), for E' epochs;
 4. ablations at E' epochs, also initialised from (1): shared layers without adapters,
    unshared copies (stacking), the interleaved map, zero-initialised gates;
+5. a control: the pretrained model trained E' more epochs without growing;
 
 for every seed, then writes ``results.md`` (table and claims), ``results.json`` and
 ``accuracy.png`` (test accuracy per epoch of every arm) to the work directory. Finished runs

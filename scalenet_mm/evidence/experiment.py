@@ -116,6 +116,8 @@ ARMS: Tuple[Arm, ...] = (
         'scalenet2x_interleave_lora.py', 'L', "E'", 'pretrained', lora=True),
     Arm('gate', "ScaleNet 2L: cyclic + LoRA + zero gates (E' epochs)",
         'scalenet2x_cyclic_lora_gate.py', 'L', "E'", 'pretrained', lora=True),
+    Arm('continue', "control: pretrained L layers, E' more epochs, not grown",
+        'vit_continue.py', 'L', "E'", 'pretrained'),
 )
 ARMS_BY_NAME: Dict[str, Arm] = {arm.name: arm for arm in ARMS}
 #: The config whose step-0 model is exported as the stacked (unshared) checkpoint.

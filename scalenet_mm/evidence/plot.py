@@ -17,6 +17,7 @@ STYLES = {
     'stacking': dict(color='tab:green'),
     'interleave': dict(color='tab:purple'),
     'gate': dict(color='tab:cyan'),
+    'continue': dict(color='0.4', linestyle='-.'),
 }
 
 

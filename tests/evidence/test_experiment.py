@@ -33,7 +33,7 @@ def test_depths_epochs_and_adapter_ranks_follow_the_settings():
     assert runs['scratch'].cfg_options['model.backbone.arch.num_layers'] == 6
     assert runs['scratch'].cfg_options['train_cfg.max_epochs'] == 12
     assert runs['stacking'].cfg_options['model.backbone.arch.num_layers'] == 6
-    for name in ('scalenet', 'shared_noadapter', 'interleave', 'gate'):
+    for name in ('scalenet', 'shared_noadapter', 'interleave', 'gate', 'continue'):
         # shared arms keep L source layers (their configs run them at depth 2.0)
         assert runs[name].cfg_options['model.backbone.arch.num_layers'] == 3
         assert runs[name].cfg_options['train_cfg.max_epochs'] == 4

@@ -86,7 +86,8 @@ def test_gated_scalenet_starts_as_the_pretrained_model(pretrained, images):
     assert torch.allclose(_logits(base, images), _logits(gated, images), atol=1e-5)
 
 
-@pytest.mark.parametrize('arm', ['scalenet', 'shared_noadapter', 'interleave', 'gate'])
+@pytest.mark.parametrize('arm',
+                         ['scalenet', 'shared_noadapter', 'interleave', 'gate', 'continue'])
 def test_growth_arms_load_the_pretrained_backbone_and_head(arm, pretrained):
     state = torch.load(pretrained, weights_only=False)['state_dict']
     model = _build(arm, pretrained)

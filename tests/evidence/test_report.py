@@ -7,9 +7,9 @@ from scalenet_mm.evidence.report import (check_claims, markdown_report, markdown
                                          summarise)
 
 TOP1 = {'pretrain': 80.0, 'scratch': 78.0, 'scalenet': 83.0, 'shared_noadapter': 81.0,
-        'stacking': 83.5, 'interleave': 82.0, 'gate': 82.5}
+        'stacking': 83.5, 'interleave': 82.0, 'gate': 82.5, 'continue': 80.5}
 PARAMS = {'pretrain': 1000, 'scratch': 2000, 'scalenet': 1100, 'shared_noadapter': 1000,
-          'stacking': 2000, 'interleave': 1100, 'gate': 1110}
+          'stacking': 2000, 'interleave': 1100, 'gate': 1110, 'continue': 1000}
 
 
 def _results(settings, seeds=(0, 1, 2), failed=()):
