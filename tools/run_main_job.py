@@ -9,9 +9,9 @@ Steps (each one a run of the project's own tools on configs under ``configs/cls/
 2. its last checkpoint published (weights and plain meta only, sha256 in the name);
 3. ``tools/train.py scalenet_2x_fmnist.py``: the L pretrained layers run as 2L instances
    (cyclic map, per-instance LoRA); backbone and head start from step 2's file;
-4. (``--baseline``) ``tools/train.py vit_L4_continue_fmnist.py``: the L-layer model trained
-   just as long as step 3, without expansion, so that "deeper" and "trained longer" can be
-   told apart;
+4. ``tools/train.py vit_L4_continue_fmnist.py`` (skipped with ``--no-baseline``): the
+   L-layer model trained just as long as step 3, without expansion, so that "deeper" and
+   "trained longer" can be told apart;
 5. ``tools/test.py`` on every trained model (all 10,000 test images by default).
 
 Everything lands in ``--work-dir`` (default ``work_dirs/quickstart``): one folder per step
@@ -64,6 +64,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     group.add_argument('--embed-dims', type=int, default=64)
     group.add_argument('--heads', type=int, default=4)
     group.add_argument('--mlp-ratio', type=int, default=4)
+    group.add_argument('--patch-size', type=int, default=7,
+                       help='7: 4x4 tokens; 4: 7x7 tokens (about 2.6x the compute)')
     group.add_argument('--scale', type=float, default=2.0,
                        help='depth factor of the ScaleNet model (2.0: 2L instances)')
     group.add_argument('--lora-rank', type=int, default=4,
@@ -72,25 +74,29 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                        help='zero-initialised gates on the inserted instances: the scaled '
                        'model starts out computing exactly the pretrained one')
     group = parser.add_argument_group('data and schedule')
-    group.add_argument('--train-size', type=int, default=10000,
+    group.add_argument('--train-size', type=int, default=20000,
                        help='first N of the 60,000 training images')
     group.add_argument('--val-size', type=int, default=1000,
                        help='test images evaluated after each epoch during training')
     group.add_argument('--test-size', type=int, default=10000,
                        help='test images evaluated by tools/test.py at the end')
-    group.add_argument('--pretrain-epochs', type=int, default=3)
-    group.add_argument('--scale-epochs', type=int, default=2)
-    group.add_argument('--batch-size', type=int, default=128)
+    group.add_argument('--pretrain-epochs', type=int, default=4)
+    group.add_argument('--scale-epochs', type=int, default=3)
+    group.add_argument('--batch-size', type=int, default=64)
     group.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--baseline', action='store_true',
-                        help='also train the L-layer model for --scale-epochs more epochs '
-                        'without expansion (the "trained longer" control)')
+    parser.add_argument('--no-baseline', dest='baseline', action='store_false',
+                        help='skip the control: the L-layer model trained --scale-epochs '
+                        'more epochs without expansion (tells "deeper" from "trained longer")')
     parser.add_argument('--fresh', action='store_true', help='delete --work-dir first')
     args = parser.parse_args(argv)
-    for name in ('layers', 'embed_dims', 'heads', 'mlp_ratio', 'train_size', 'val_size',
+    for name in ('layers', 'embed_dims', 'heads', 'mlp_ratio', 'patch_size', 'train_size',
+                 'val_size',
                  'test_size', 'pretrain_epochs', 'scale_epochs', 'batch_size'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1')
+    if 28 % args.patch_size:
+        parser.error(f'--patch-size {args.patch_size} does not divide the 28-pixel images '
+                     f'(use 7, 4, 14 or 2)')
     if args.embed_dims % args.heads:
         parser.error(f'--embed-dims {args.embed_dims} is not divisible by --heads {args.heads}')
     if args.scale < 1.0:
@@ -111,6 +117,7 @@ def model_options(args: argparse.Namespace) -> List[str]:
         f'model.backbone.arch.num_heads={args.heads}',
         f'model.backbone.arch.feedforward_channels={args.embed_dims * args.mlp_ratio}',
         f'model.head.in_channels={args.embed_dims}',
+        f'model.backbone.patch_size={args.patch_size}',
     ]
 
 
@@ -359,7 +366,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     base_params = rows[0]['params']
     added = rows[1]['params'] - base_params
     summary = (f'{table}\n\nScaleNet adds {added:,} parameters ({100 * added / base_params:.1f}% '
-               f'of the {L}-layer model) for {deep - L} more layers run. Wall time of this '
+               f'of the {L}-layer model) for {deep - L} more layers run; its training time '
+               f'comes on top of step (a), whose weights it starts from. Wall time of this '
                f'run: {fmt_time(total)}. Work dir: {args.work_dir}')
     print('\n[main job] results\n' + summary, flush=True)
     with open(osp.join(args.work_dir, 'results.md'), 'w', encoding='utf-8') as f:

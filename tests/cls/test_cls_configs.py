@@ -28,8 +28,19 @@ IN1K_CONFIGS = sorted(glob.glob(osp.join(CLS_DIR, '*_in1k.py')))
 SMALL_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 
 
+_CACHE: Dict[str, Config] = {}
+
+
 def _name(path: str) -> str:
     return osp.relpath(path, CLS_DIR)
+
+
+def load(path: str) -> Config:
+    """``Config.fromfile(path)``, parsed once per session (resolving ``mmpretrain::`` bases
+    takes seconds); every caller gets its own copy."""
+    if path not in _CACHE:
+        _CACHE[path] = Config.fromfile(path)
+    return copy.deepcopy(_CACHE[path])
 
 
 def _models():
@@ -56,7 +67,7 @@ def test_config_folder_is_found() -> None:
 @pytest.mark.parametrize('path', CONFIGS, ids=_name)
 def test_config_declares_what_the_tools_need(path: str) -> None:
     """custom_imports, an lr-scaling base batch and a datasets the preflight can check."""
-    cfg = Config.fromfile(path)
+    cfg = load(path)
     assert cfg.custom_imports == dict(imports=['scalenet_mm'], allow_failed_imports=False)
     assert cfg.default_scope == 'mmpretrain'
     assert cfg.auto_scale_lr.base_batch_size > 0
@@ -69,7 +80,7 @@ def test_config_declares_what_the_tools_need(path: str) -> None:
 @pytest.mark.parametrize('path', IN1K_CONFIGS, ids=_name)
 def test_in1k_config_follows_the_deit_recipe(path: str) -> None:
     """Total batch 1024 = 8 x 128 at lr 1e-3 (5e-4 * 1024 / 512), the paper's epochs."""
-    cfg = Config.fromfile(path)
+    cfg = load(path)
     assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == 1024
     assert cfg.optim_wrapper.optimizer.lr == pytest.approx(5e-4 * 1024 / 512)
     assert cfg.optim_wrapper.optimizer.weight_decay == 0.05
@@ -95,7 +106,7 @@ def test_reduced_model_trains(path: str) -> None:
     adapter (the head is zero-initialised, so gradients reach the backbone from step 2)."""
     from mmpretrain.structures import DataSample
     torch.manual_seed(0)
-    cfg = Config.fromfile(path)
+    cfg = load(path)
     model = _models().build(reduced_model_cfg(cfg))
     model.init_weights()
     model.train()
@@ -128,7 +139,7 @@ def test_reduced_model_trains(path: str) -> None:
 
 @pytest.mark.parametrize('path', [p for p in IN1K_CONFIGS if 'scalenet' in p], ids=_name)
 def test_scalenet_configs_share_the_pretrained_layers(path: str) -> None:
-    cfg = Config.fromfile(path)
+    cfg = load(path)
     model_cfg = reduced_model_cfg(cfg)
     backbone = _models().build(model_cfg).backbone
     factor = cfg.model.backbone.depth
@@ -139,7 +150,7 @@ def test_scalenet_configs_share_the_pretrained_layers(path: str) -> None:
 
 def test_layer_decay_variant_uses_get_layer_depth() -> None:
     """The lr of a shared tensor follows its first use, that of an instance its depth."""
-    cfg = Config.fromfile(osp.join(CLS_DIR, 'scalenet_s2x_lrd_in1k.py'))
+    cfg = load(osp.join(CLS_DIR, 'scalenet_s2x_lrd_in1k.py'))
     model = _models().build(reduced_model_cfg(cfg))
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     lr_of = {g['param_name']: g['lr'] for g in optim_wrapper.optimizer.param_groups}
@@ -154,7 +165,7 @@ def test_layer_decay_variant_uses_get_layer_depth() -> None:
 
 def full_size_params(path: str) -> int:
     """Unique parameters of the config's full-size model (built on the meta device)."""
-    cfg = Config.fromfile(path)
+    cfg = load(path)
     with torch.device('meta'):
         model = _models().build(cfg.model.to_dict())
     return sum(p.numel() for p in model.parameters())

@@ -18,7 +18,7 @@ from scalenet_mm.datasets import fashion_mnist as fm
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = [fm.DEBIAN_DIR, str(REPO / 'data' / 'fashion_mnist')]
 TINY = ['--layers', '2', '--embed-dims', '32', '--heads', '2', '--lora-rank', '2',
-        '--train-size', '256', '--val-size', '64', '--test-size', '200',
+        '--patch-size', '4', '--train-size', '256', '--val-size', '64', '--test-size', '200',
         '--pretrain-epochs', '1', '--scale-epochs', '1', '--batch-size', '64']
 
 
@@ -39,7 +39,7 @@ def _job(work_dir: Path, data_root: Path, extra: List[str] = ()) -> List[str]:
 @pytest.mark.slow
 def test_main_job_end_to_end_and_rerun(tmp_path: Path, run_tool) -> None:
     work_dir, data_root = tmp_path / 'quickstart', tmp_path / 'fashion_mnist'
-    proc = run_tool(_job(work_dir, data_root, ['--baseline']), timeout=900)
+    proc = run_tool(_job(work_dir, data_root), timeout=900)
     out = proc.stdout
 
     # Every step ran through the project's tools, with mmengine's progress logging.
@@ -81,7 +81,7 @@ def test_main_job_end_to_end_and_rerun(tmp_path: Path, run_tool) -> None:
     assert table in out.replace('\r', '')
 
     # Re-running with the same options reuses every step.
-    again = run_tool(_job(work_dir, data_root, ['--baseline']), timeout=600).stdout
+    again = run_tool(_job(work_dir, data_root), timeout=600).stdout
     assert '[main job] $' not in again  # no tool was started
     assert again.count('reusing') == 3
     assert json.loads((work_dir / 'results.json').read_text())['rows'][1]['top1'] == \
@@ -92,12 +92,14 @@ def test_main_job_end_to_end_and_rerun(tmp_path: Path, run_tool) -> None:
 def test_changed_options_rerun_only_what_changed(tmp_path: Path, run_tool) -> None:
     """A new LoRA rank retrains the ScaleNet step and keeps the pretrained one."""
     work_dir, data_root = tmp_path / 'quickstart', tmp_path / 'fashion_mnist'
-    run_tool(_job(work_dir, data_root), timeout=900)
+    run_tool(_job(work_dir, data_root, ['--no-baseline']), timeout=900)
     first = osp.getmtime(work_dir / 'vit_L' / 'epoch_1.pth')
-    out = run_tool(_job(work_dir, data_root, ['--lora-rank', '1']), timeout=900).stdout
+    out = run_tool(_job(work_dir, data_root, ['--no-baseline', '--lora-rank', '1']),
+                   timeout=900).stdout
     assert 'tools/train.py configs/cls/fashion_mnist/vit_L4_fmnist.py' not in out
     assert 'tools/train.py configs/cls/fashion_mnist/scalenet_2x_fmnist.py' in out
     assert 'made with other options' in out
     assert osp.getmtime(work_dir / 'vit_L' / 'epoch_1.pth') == first
     rows = json.loads((work_dir / 'results.json').read_text())['rows']
+    assert [row['name'] for row in rows] == ['vit_L', 'scalenet']  # --no-baseline
     assert rows[1]['params'] - rows[0]['params'] == 4 * 1 * 512  # rank 1

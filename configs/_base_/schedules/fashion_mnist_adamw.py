@@ -1,9 +1,9 @@
-"""Optimisation of the small Fashion-MNIST ViTs: AdamW (lr 1e-3 for a batch of 128, weight
+"""Optimisation of the small Fashion-MNIST ViTs: AdamW (lr 2e-3 for a batch of 64, weight
 decay 0.05, none on norms, biases, class token and position embedding), gradient clipping,
 a linear warm-up over the first half epoch, then cosine decay to 1e-5 over
 ``train_cfg.max_epochs``. Validation runs after every epoch."""
 optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05, betas=(0.9, 0.999)),
+    optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05, betas=(0.9, 0.999)),
     paramwise_cfg=dict(
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,
@@ -23,8 +23,8 @@ param_scheduler = [
          convert_to_iter_based=True),
 ]
 
-train_cfg = dict(by_epoch=True, max_epochs=3, val_interval=1)
+train_cfg = dict(by_epoch=True, max_epochs=4, val_interval=1)
 val_cfg = dict()
 test_cfg = dict()
 
-auto_scale_lr = dict(base_batch_size=128)
+auto_scale_lr = dict(base_batch_size=64)

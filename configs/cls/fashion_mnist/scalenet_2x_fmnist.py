@@ -9,14 +9,14 @@ Both the backbone and the classification head start from step (a)'s weights:
   ``backbone.*`` tensors (mmpretrain layout) into the shared layers and embeddings;
 * head: mmengine's ``Pretrained`` init with ``prefix='head.'`` loads ``head.*`` into the
   head (same class and size as in step (a)), so training starts from a working classifier
-  instead of a zero head that would first have to relearn the 10 classes.
+  instead of a new head that would first have to relearn the 10 classes.
 
-``pretrained`` is the weights-only file ``tools/run_main_job.py`` exports from step (a)
-(tensors and plain meta only; it loads with ``torch.load(weights_only=True)``). To point at
-another file, override both ``model.backbone.init_cfg.checkpoint`` and
+``pretrained`` is the weights-only file that ``tools/run_main_job.py`` publishes from step
+(a) (tensors and plain meta only; it loads with ``torch.load(weights_only=True)``). To
+point at another file, override both ``model.backbone.init_cfg.checkpoint`` and
 ``model.head.init_cfg.checkpoint``.
 
-Batch: 1 process x 128 images (``1xb128``), lr 5e-4 (half of step (a): fine-tuning).
+Batch: 1 process x 64 images (``1xb64``), lr 1e-3 (half of step (a): fine-tuning).
 """
 _base_ = ['./vit_L4_fmnist.py']
 custom_imports = dict(imports=['scalenet_mm'], allow_failed_imports=False)
@@ -29,8 +29,9 @@ model = dict(
         # _delete_: replace the base config's adapter=None instead of merging into it.
         adapter=dict(_delete_=True, type='lora', rank=4, targets=('qkv', 'proj', 'fc1', 'fc2')),
         init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
-    head=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='head.')),
+    head=dict(init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=pretrained,
+                            prefix='head.')),
 )
 
-optim_wrapper = dict(optimizer=dict(lr=5e-4))
-train_cfg = dict(max_epochs=2)
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+train_cfg = dict(max_epochs=3)

@@ -3,9 +3,9 @@
 Identical to ``scalenet_2x_fmnist.py`` (same start weights for backbone and head, same lr,
 epochs and data) except that the model keeps its L layers. Comparing the two separates the
 gain of the deeper ScaleNet model from the gain of simply training longer.
-``tools/run_main_job.py --baseline`` runs it.
+``tools/run_main_job.py`` runs it unless ``--no-baseline`` is given.
 
-Batch: 1 process x 128 images (``1xb128``), lr 5e-4.
+Batch: 1 process x 64 images (``1xb64``), lr 1e-3.
 """
 _base_ = ['./vit_L4_fmnist.py']
 custom_imports = dict(imports=['scalenet_mm'], allow_failed_imports=False)
@@ -13,8 +13,9 @@ custom_imports = dict(imports=['scalenet_mm'], allow_failed_imports=False)
 pretrained = 'work_dirs/quickstart/pretrained/vit_L.pth'
 model = dict(
     backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
-    head=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='head.')),
+    head=dict(init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=pretrained,
+                            prefix='head.')),
 )
 
-optim_wrapper = dict(optimizer=dict(lr=5e-4))
-train_cfg = dict(max_epochs=2)
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+train_cfg = dict(max_epochs=3)
