@@ -77,7 +77,8 @@ def summarise(results: Dict[str, Dict[str, Any]], settings: Settings,
         summary.wall_s.append(float(result['wall_s']))
         summary.cpu_s.append(float(result.get('cpu_s', math.nan)))
         summary.curves.append([(int(e), float(a)) for e, a in result['curve']])
-        summary.params = int(result['params']['total'])
+        if result.get('params'):
+            summary.params = int(result['params']['total'])
     return summaries
 
 
