@@ -145,13 +145,13 @@ class LayerInstance(nn.Module):
         """Return ``W + delta`` for ``target``; cached in eval mode without grad."""
         lora = self.lora[target]
         if self.training or torch.is_grad_enabled():
-            return linear.weight + lora.delta_weight().to(linear.weight.dtype)
+            return lora.merged_weight(linear.weight)
         tensors = (linear.weight, lora.lora_A, lora.lora_B)
         key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors) + (lora.scaling, )
         hit = self._merged_cache.get(target)
         if hit is not None and hit[0] == key:
             return hit[1]
-        merged = linear.weight + lora.delta_weight().to(linear.weight.dtype)
+        merged = lora.merged_weight(linear.weight)
         self._merged_cache[target] = (key, merged)
         return merged
 
