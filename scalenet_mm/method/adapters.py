@@ -75,7 +75,7 @@ class LoRA(nn.Module):
         it exactly as it would cast ``weight``. With ``B = 0`` the result equals ``weight``.
         """
         device_type = weight.device.type
-        if torch.is_autocast_enabled(device_type):
+        if torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type):
             with torch.autocast(device_type, enabled=False):
                 return self.merged_weight(weight)
         return torch.addmm(weight, self.lora_B.to(weight.dtype), self.lora_A.to(weight.dtype),
