@@ -2,15 +2,16 @@
 # The quick start: set up the environment, get Fashion-MNIST, run the main job.
 #
 # Usage: bash tools/quickstart.sh [tools/run_main_job.py options]
-#   e.g. bash tools/quickstart.sh --layers 6 --embed-dims 96 --heads 3 --baseline
+#   e.g. bash tools/quickstart.sh --layers 6 --embed-dims 96 --heads 3 --no-baseline
 #
 # 1. bash tools/setup_env.sh (creates or checks the virtual environment; seconds when ready)
 # 2. Fashion-MNIST from the Debian package dataset-fashion-mnist: apt-get install as root,
 #    otherwise apt-get download + dpkg -x into data/debian; without apt, the main job falls
 #    back to mmpretrain's download (needs internet)
 # 3. python tools/run_main_job.py: pretrain a small ViT (L layers), expand it 2x with
-#    ScaleNet, train further, evaluate both with tools/test.py, print a table. Logs,
-#    checkpoints and results.md go to work_dirs/quickstart. Re-running reuses finished steps.
+#    ScaleNet, train further (and, as a control, the L-layer model as long), evaluate with
+#    tools/test.py, print a table. Logs, checkpoints and results.md go to
+#    work_dirs/quickstart. Re-running reuses finished steps.
 #
 # Environment: SCALENET_VENV (default <repo>/.venv), as for tools/setup_env.sh.
 set -euo pipefail

@@ -337,18 +337,17 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     scale_cfg = [*common, *scale_options(args, pretrained)]
     scale_ckpt = train_stage('scalenet', SCALE_CONFIG, scale_cfg, args.scale_epochs,
                              args.work_dir, times)
-    runs = [('vit_L', f'ViT, pretrained (step a), {args.pretrain_epochs} ep',
-             PRETRAIN_CONFIG, base_ckpt, common, f'{L} ({L})', times.get('vit_L')),
-            ('scalenet', f'ScaleNet {args.scale:g}x, +{args.scale_epochs} ep',
-             SCALE_CONFIG, scale_ckpt, scale_cfg, f'{deep} ({L})',
-             None if 'scalenet' not in times else times['scalenet'])]
+    runs = [('vit_L', f'ViT (step a), {args.pretrain_epochs} ep', PRETRAIN_CONFIG, base_ckpt,
+             common, f'{L} ({L})', times.get('vit_L')),
+            ('scalenet', f'ScaleNet {args.scale:g}x of it (step b), +{args.scale_epochs} ep',
+             SCALE_CONFIG, scale_ckpt, scale_cfg, f'{deep} ({L})', times.get('scalenet'))]
     if args.baseline:
-        print(f'[main job] step 4: baseline, the {L}-layer ViT trained '
-              f'{args.scale_epochs} more epochs', flush=True)
+        print(f'[main job] step 4: control, the {L}-layer ViT trained {args.scale_epochs} '
+              f'more epochs without expansion', flush=True)
         base_cfg = [*common, *init_options(pretrained)]
         cont_ckpt = train_stage('vit_L_continued', BASELINE_CONFIG, base_cfg,
                                 args.scale_epochs, args.work_dir, times)
-        runs.append(('vit_L_continued', f'ViT, +{args.scale_epochs} ep (no expansion)',
+        runs.append(('vit_L_continued', f'ViT, +{args.scale_epochs} ep, not expanded (control)',
                      BASELINE_CONFIG, cont_ckpt, base_cfg, f'{L} ({L})',
                      times.get('vit_L_continued')))
 
