@@ -41,7 +41,7 @@ model = dict(
 
 # ------------------------------------------------------------------ data
 # Written out here rather than inherited, so the experiment's data settings stay fixed while
-# the shared dataset configs evolve. The first 4,000 training images, 64 per step (a few
+# the shared dataset configs evolve. The first 10,000 training images, 64 per step (a few
 # thousand images still give enough steps per epoch); crop + flip augmentation.
 # Fashion-MNIST statistics (pixel mean 0.286, std 0.353 on the 0-255 scale).
 dataset_type = 'FashionMNIST'
@@ -57,7 +57,7 @@ train_dataloader = dict(
     batch_size=64,
     num_workers=0,
     dataset=dict(type=dataset_type, data_root=data_root, split='train', download=False,
-                 indices=4000, pipeline=train_pipeline),
+                 indices=10000, pipeline=train_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True),
 )
 # mmpretrain's MNIST classes pick the file pair by ``test_mode``, not by ``split``: both are

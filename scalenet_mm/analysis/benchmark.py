@@ -34,6 +34,7 @@ from .models import (INFERENCE_ONLY, MODEL_NAMES, REFERENCE_MODEL, build_models,
 from .params import (checkpoint_file_bytes, count_parameter_uses, count_unique_parameters,
                      optimizer_state_bytes, scalenet_parameter_split)
 from .report import compute_ratios, key_ratios
+from .throughput import achieved_tflops, peak_tflops
 from .timing import (DTYPES, Samples, interleaved_times, make_infer_step, make_train_step,
                      median)
 
@@ -62,6 +63,9 @@ class BenchmarkConfig:
     reference: str = REFERENCE_MODEL
     seed: int = 0
     lr: float = 1e-4
+    #: dense peak TFLOP/s of the device at ``dtype``; None looks the GPU up in
+    #: :data:`scalenet_mm.analysis.throughput.PEAK_TFLOPS`.
+    peak_tflops: Optional[float] = None
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -151,6 +155,7 @@ def _finish(result: Dict[str, Any], fields: Dict[str, Dict[str, Any]], reference
         if name == 'scalenet':
             for key in SCALENET_FIELDS:
                 values.setdefault(key, None)
+    add_throughput(fields, result.get('peak_tflops'))
     result['models'] = fields
     result['ratios'] = compute_ratios(fields, reference)
     result['key_ratios'] = key_ratios(fields)
@@ -158,6 +163,17 @@ def _finish(result: Dict[str, Any], fields: Dict[str, Dict[str, Any]], reference
                                         else None)
     result['wall_s'] = time.time() - started
     return result
+
+
+def add_throughput(fields: Dict[str, Dict[str, Any]], peak: Optional[float]) -> None:
+    """Achieved TFLOP/s of training and inference per model, and the share of ``peak``."""
+    for name, values in fields.items():
+        macs = values.get('flops_per_image')
+        train = achieved_tflops(macs, values.get('train_img_s'), training=True)
+        infer = achieved_tflops(macs, values.get('infer_img_s'), training=False)
+        values.update(train_tflops=train, infer_tflops=infer,
+                      train_peak_fraction=train / peak if train and peak else None,
+                      infer_peak_fraction=infer / peak if infer and peak else None)
 
 
 def run_benchmark(config: BenchmarkConfig, log: Optional[Log] = None,
@@ -175,6 +191,8 @@ def run_benchmark(config: BenchmarkConfig, log: Optional[Log] = None,
     started = time.time()
     result: Dict[str, Any] = dict(config=asdict(config), machine=machine_info(device),
                                   reference=config.reference)
+    result['peak_tflops'] = (config.peak_tflops if config.peak_tflops is not None else
+                             peak_tflops(result['machine'].get('gpu'), config.dtype))
     settings = resolve_arch(config.arch)
     result['shape'] = dict(settings, scaled_layers=scaled_depth(config.arch, config.depth))
 
@@ -278,7 +296,8 @@ FIELDS: Sequence[str] = (
     'train_step_samples_s', 'train_step_cpu_samples_s', 'peak_train_memory_bytes',
     'infer_img_s', 'infer_wall_img_s', 'infer_cpu_img_s', 'infer_step_samples_s',
     'infer_step_cpu_samples_s', 'params', 'params_trainable', 'param_registrations',
-    'optimizer_state_bytes', 'checkpoint_bytes', 'flops_per_image')
+    'optimizer_state_bytes', 'checkpoint_bytes', 'flops_per_image', 'train_tflops',
+    'infer_tflops', 'train_peak_fraction', 'infer_peak_fraction')
 #: Fields only ScaleNet has.
 SCALENET_FIELDS: Sequence[str] = ('infer_live_img_s', 'infer_live_wall_img_s',
                                   'infer_live_cpu_img_s', 'params_split', 'flops_per_instance',

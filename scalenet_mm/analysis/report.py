@@ -142,3 +142,18 @@ def format_key_ratios(models: Dict[str, Dict[str, Any]]) -> str:
     """One line per key ratio, for the end of a benchmark's output."""
     return '\n'.join(f'{label}: {value:.3f}' if value is not None else f'{label}: -'
                      for label, value in key_ratios(models).items())
+
+
+def format_throughput(models: Dict[str, Dict[str, Any]], peak: Optional[float]) -> str:
+    """Achieved TFLOP/s per model (training and inference), with the share of ``peak``."""
+    def one(tflops: Optional[float]) -> str:
+        if tflops is None:
+            return '-'
+        share = f' ({100 * tflops / peak:.1f}% of {peak:g})' if peak else ''
+        return f'{tflops:.3g}{share}'
+
+    lines = ['achieved TFLOP/s (2 x MACs; training = 3 passes): model: train | inference']
+    for name, values in models.items():
+        lines.append(f"  {name}: {one(values.get('train_tflops'))} | "
+                     f"{one(values.get('infer_tflops'))}")
+    return '\n'.join(lines)

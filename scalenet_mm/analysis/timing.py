@@ -40,7 +40,7 @@ def make_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: 
     ``forward`` defaults to ``model`` (pass a compiled module here). The model is put in
     train mode at each call (inference phases may have switched it).
     """
-    run = forward or model
+    run = forward if forward is not None else model
 
     def step() -> None:
         if not model.training:
@@ -72,7 +72,7 @@ def make_infer_step(model: nn.Module, images: torch.Tensor, dtype: str = 'fp32',
     merged weights. Give the two paths separate model objects when interleaving them: the mode
     is only switched when it differs, and a ScaleNet switch clears its cache.
     """
-    run = forward or model
+    run = forward if forward is not None else model
 
     def step() -> None:
         if model.training != train_mode:  # switching modes drops ScaleNet's merged-weight cache

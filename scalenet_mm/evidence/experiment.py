@@ -38,10 +38,10 @@ class Settings:
     feedforward_channels: int = 256
     patch_size: int = 7
     lora_rank: int = 3
-    pretrain_epochs: int = 15
-    epochs: int = 5
+    pretrain_epochs: int = 12
+    epochs: int = 2
     scratch_factor: int = 3
-    train_size: int = 4000
+    train_size: int = 10000
     test_size: int = 0
     batch_size: int = 64
     lr: float = 1e-3

@@ -142,9 +142,13 @@ class LayerInstance(nn.Module):
             self.ln2.load_state_dict(block.ln2.state_dict())
 
     def merged_weight(self, target: str, linear: nn.Linear) -> torch.Tensor:
-        """Return ``W + delta`` for ``target``; cached in eval mode without grad."""
+        """Return ``W + delta`` for ``target``; cached in eval mode without grad.
+
+        Under ``torch.compile`` the merge is traced inline instead: the cache's pointer and
+        version checks would break the graph at every linear layer and recompile per target.
+        """
         lora = self.lora[target]
-        if self.training or torch.is_grad_enabled():
+        if self.training or torch.is_grad_enabled() or torch.compiler.is_compiling():
             return lora.merged_weight(linear.weight)
         tensors = (linear.weight, lora.lora_A, lora.lora_B)
         key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors) + (lora.scaling, )

@@ -232,6 +232,25 @@ def test_eval_cache_is_invalidated_by_weight_updates():
     torch.testing.assert_close(cached, uncached.detach(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize('training', [False, True])
+def test_torch_compile_traces_without_graph_breaks(training):
+    """The eval merged-weight cache is bypassed under compile (it would break the graph at
+    every adapted linear and recompile per target); compiled and eager outputs agree."""
+    torch.manual_seed(0)
+    model = ScaleNetViT(**SMALL, depth=4, out_type='cls_token')
+    randomize(model)
+    model.train(training)
+    x = torch.randn(2, 3, 32, 32)
+    torch._dynamo.reset()
+    with torch.set_grad_enabled(training):
+        explanation = torch._dynamo.explain(model)(x)
+        assert explanation.graph_break_count == 0, explanation.break_reasons
+        assert explanation.graph_count == 1
+        compiled = torch.compile(model, backend='eager')(x)[0]
+        eager = model(x)[0]
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)
+
+
 def test_get_layer_depth_puts_shared_tensors_at_their_first_use():
     model = ScaleNetViT(**SMALL, depth=6, layer_map='interleave')  # map 0,0,1,1,2,2
     assert model.get_layer_depth('backbone.pos_embed', 'backbone.') == (0, 8)

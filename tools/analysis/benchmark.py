@@ -23,7 +23,7 @@ from typing import List, Optional
 
 from scalenet_mm.analysis.benchmark import BenchmarkConfig, run_benchmark
 from scalenet_mm.analysis.models import MODEL_NAMES, REFERENCE_MODEL
-from scalenet_mm.analysis.report import format_key_ratios, format_table
+from scalenet_mm.analysis.report import format_key_ratios, format_table, format_throughput
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -32,7 +32,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help="mmpretrain arch name (deit-tiny/small/base, ...) or a JSON dict "
                              "with embed_dims, num_layers, num_heads, feedforward_channels")
     parser.add_argument('--depth', type=float, default=2.0,
-                        help='depth factor of the scaled model (2 = twice the layers)')
+                        help='depth factor of the scaled model (2 = twice the layers; it must '
+                             'give a whole number of layers)')
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:N]'")
@@ -56,6 +57,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='training steps run by each memory process')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--peak-tflops', type=float, default=None,
+                        help='dense peak TFLOP/s of the GPU at --dtype, for the utilisation '
+                             'figure (H100/H200/A100 SXM are known; give it for other cards)')
     parser.add_argument('--out', default=None, help='write the result JSON here')
     parser.add_argument('--quiet', action='store_true', help='no progress output')
     return parser.parse_args(argv)
@@ -68,14 +72,14 @@ def main(argv: Optional[List[str]] = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     arch = json.loads(args.arch) if args.arch.strip().startswith('{') else args.arch
-    depth = int(args.depth) if args.depth > 8 and args.depth == int(args.depth) else args.depth
     config = BenchmarkConfig(
-        arch=arch, depth=float(depth) if isinstance(depth, float) else depth,
+        arch=arch, depth=float(args.depth),
         batch_size=args.batch_size, img_size=args.img_size, device=args.device,
         dtype=args.dtype, compile=args.compile, repeats=args.repeats, warmup=args.warmup,
-        models=tuple(args.models), timer=args.timer, reference=args.reference, skip_memory=args.skip_memory,
+        models=tuple(args.models), timer=args.timer, reference=args.reference,
+        skip_memory=args.skip_memory,
         skip_train=args.skip_train, skip_infer=args.skip_infer,
-        memory_steps=args.memory_steps, seed=args.seed)
+        memory_steps=args.memory_steps, seed=args.seed, peak_tflops=args.peak_tflops)
 
     def log(message: str) -> None:
         if not args.quiet:
@@ -103,6 +107,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     labels = {'pretrained': f"pretrained (L={shape['num_layers']})"}
     print(format_table(result['models'], result['reference'], labels))
     print(format_key_ratios(result['models']))
+    print(format_throughput(result['models'], result.get('peak_tflops')))
     exported = result['models'].get('exported', {})
     if exported.get('max_abs_diff_vs_scalenet') is not None:
         print(f"exported vs ScaleNet max |logit diff|: {exported['max_abs_diff_vs_scalenet']:.2e}")
