@@ -74,7 +74,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--test-size', type=int, default=d.test_size,
                    help='first N test images evaluated after every epoch (0 = all 10,000)')
     p.add_argument('--batch-size', type=int, default=d.batch_size)
-    p.add_argument('--lr', type=float, default=d.lr, help='AdamW peak learning rate')
+    p.add_argument('--lr', type=float, default=d.lr,
+                   help='AdamW peak learning rate of the runs from scratch')
+    p.add_argument('--growth-lr', type=float, default=d.growth_lr,
+                   help='AdamW peak learning rate of the runs that start from the pretrained '
+                   'model (growth arms and control)')
     p.add_argument('--seeds', type=int, nargs='+', default=list(d.seeds))
     p.add_argument('--arms', nargs='+', choices=[a.name for a in ARMS],
                    default=[a.name for a in ARMS],
@@ -93,7 +97,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         feedforward_channels=args.ffn, patch_size=args.patch_size, lora_rank=args.lora_rank,
         pretrain_epochs=args.pretrain_epochs, epochs=args.epochs,
         scratch_factor=args.scratch_factor, train_size=args.train_size,
-        test_size=args.test_size, batch_size=args.batch_size, lr=args.lr,
+        test_size=args.test_size, batch_size=args.batch_size, lr=args.lr, growth_lr=args.growth_lr,
         seeds=tuple(args.seeds))
     settings.validate()
     return settings

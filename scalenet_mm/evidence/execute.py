@@ -104,7 +104,6 @@ class Executor:
         self.threads = max(1, threads)
         self.reuse = reuse
         self.log = log
-        self.fingerprint = settings.fingerprint()
         self.results: Dict[str, Dict[str, Any]] = {}
 
     def _env(self) -> Dict[str, str]:
@@ -133,7 +132,8 @@ class Executor:
 
     def _finish(self, run: Run, returncode: int, wall: float, cpu: float) -> Dict[str, Any]:
         result: Dict[str, Any] = dict(
-            run=run.name, arm=run.arm.name, seed=run.seed, fingerprint=self.fingerprint,
+            run=run.name, arm=run.arm.name, seed=run.seed,
+            fingerprint=self.settings.fingerprint(run.arm),
             config=run.config, cfg_options=run.cfg_options, wall_s=round(wall, 1),
             cpu_s=round(cpu, 1),
             returncode=returncode, status='ok' if returncode == 0 else 'failed',
@@ -159,7 +159,7 @@ class Executor:
         if not self.reuse:
             return
         for run in list(pending):
-            old = load_result(run, self.fingerprint)
+            old = load_result(run, self.settings.fingerprint(run.arm))
             if old is not None:
                 self.results[run.name] = old
                 pending.remove(run)

@@ -195,7 +195,8 @@ def markdown_report(summaries: Dict[str, ArmSummary], settings: Settings, comman
         f'LoRA rank {s.lora_rank}; E={s.pretrain_epochs}, E\'={s.epochs}, '
         f'scratch {s.scratch_epochs} epochs; training images: '
         f'{s.train_size or 60000} (first of the train split); test images: '
-        f'{s.test_size or 10000}; batch {s.batch_size}, AdamW lr {s.lr:g}; '
+        f'{s.test_size or 10000}; batch {s.batch_size}, AdamW lr {s.lr:g} from scratch, '
+        f'{s.growth_lr:g} from the pretrained model; '
         f'seeds {list(s.seeds)} (one pretrained model per seed).', '',
         markdown_table(summaries), '',
         'Test top-1 is the accuracy after the last epoch (no best-epoch selection).', '',

@@ -43,11 +43,14 @@ def test_depths_epochs_and_adapter_ranks_follow_the_settings():
     assert arm_epochs(ARMS_BY_NAME['scratch'], settings) == 12
 
 
-def test_same_recipe_for_every_arm_except_depth_epochs_and_init():
-    settings = Settings(seeds=(0,))
+def test_same_recipe_for_every_arm_except_depth_epochs_init_and_lr():
+    settings = Settings(seeds=(0,), lr=2e-3, growth_lr=4e-4)
     runs = plan_runs(settings, '/w', '/data')
+    for run in runs:  # the fine-tuning rate for every run that starts from the pretrained model
+        expected = 2e-3 if run.arm.init == 'scratch' else 4e-4
+        assert run.cfg_options['optim_wrapper.optimizer.lr'] == expected, run.name
     arm_keys = {'model.backbone.arch.num_layers', 'train_cfg.max_epochs',
-                'model.backbone.adapter.rank'}
+                'model.backbone.adapter.rank', 'optim_wrapper.optimizer.lr'}
     shared = [{k: v for k, v in r.cfg_options.items() if k not in arm_keys} for r in runs]
     assert all(s == shared[0] for s in shared)
     assert shared[0]['train_dataloader.dataset.indices'] == settings.train_size
@@ -67,6 +70,7 @@ def test_selecting_growth_arms_adds_their_pretrained_run():
     (dict(embed_dims=30, num_heads=4), 'multiple'),
     (dict(patch_size=5), 'divide 28'),
     (dict(seeds=()), 'seed'),
+    (dict(growth_lr=0.0), 'growth_lr'),
 ])
 def test_invalid_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -76,3 +80,12 @@ def test_invalid_settings_are_refused(kwargs, message):
 def test_fingerprint_ignores_seeds_but_not_sizes():
     assert Settings(seeds=(0,)).fingerprint() == Settings(seeds=(1, 2)).fingerprint()
     assert Settings(epochs=4).fingerprint() != Settings(epochs=5).fingerprint()
+
+
+def test_growth_lr_makes_only_the_growth_runs_stale():
+    old, new = Settings(growth_lr=3e-4), Settings(growth_lr=1e-4)
+    for arm in ARMS:
+        same = old.fingerprint(arm) == new.fingerprint(arm)
+        assert same == (arm.init == 'scratch'), arm.name
+    assert old.fingerprint() != new.fingerprint()
+    assert Settings(lr=1e-3).fingerprint(PRETRAIN) != Settings(lr=2e-3).fingerprint(PRETRAIN)
