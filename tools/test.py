@@ -16,7 +16,7 @@ from mmengine.config import Config, DictAction
 import scalenet_mm  # noqa: F401  (registers models, hooks and the checkpoint loader)
 from scalenet_mm.runtime import (add_dump_results, build_runner, check_dump_file,
                                  enable_visualization, export_local_rank, set_checkpoint,
-                                 set_launcher, set_work_dir)
+                                 set_launcher, set_work_dir, shutdown_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -64,6 +64,7 @@ def main() -> None:
     if args.out is not None:
         add_dump_results(runner, args.out)
     runner.test()
+    shutdown_distributed()  # ranks leave together (see its docstring)
 
 
 if __name__ == '__main__':

@@ -16,7 +16,8 @@ from mmengine.config import Config, DictAction
 
 import scalenet_mm  # noqa: F401  (registers models, hooks and the checkpoint loader)
 from scalenet_mm.runtime import (build_runner, enable_amp, enable_auto_scale_lr,
-                                 export_local_rank, set_launcher, set_resume, set_work_dir)
+                                 export_local_rank, set_launcher, set_resume, set_work_dir,
+                                 shutdown_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -62,6 +63,7 @@ def main() -> None:
 
     runner = build_runner(cfg, mode='train')
     runner.train()
+    shutdown_distributed()  # ranks leave together (see its docstring)
 
 
 if __name__ == '__main__':

@@ -9,7 +9,7 @@ CPU-only distributed runs (:mod:`.distributed`), the command-line options
 from .checkpoint_loading import (load_from_local_trusted, local_checkpoint_loader_registered,
                                  register_local_checkpoint_loader)
 from .distributed import (cpu_model_wrapper_cfg, export_launcher_env, needs_cpu_distributed,
-                          setup_distributed)
+                          setup_distributed, shutdown_distributed)
 from .options import (check_dump_file, enable_amp, enable_auto_scale_lr, export_local_rank,
                       set_checkpoint, set_launcher, set_resume, set_work_dir)
 from .runner import add_dump_results, build_runner
@@ -20,7 +20,7 @@ register_local_checkpoint_loader()
 __all__ = [
     'load_from_local_trusted', 'local_checkpoint_loader_registered',
     'register_local_checkpoint_loader', 'cpu_model_wrapper_cfg', 'export_launcher_env',
-    'needs_cpu_distributed', 'setup_distributed', 'check_dump_file', 'enable_amp',
-    'enable_auto_scale_lr', 'export_local_rank', 'set_checkpoint', 'set_launcher',
+    'needs_cpu_distributed', 'setup_distributed', 'shutdown_distributed', 'check_dump_file',
+    'enable_amp', 'enable_auto_scale_lr', 'export_local_rank', 'set_checkpoint', 'set_launcher',
     'set_resume', 'set_work_dir', 'add_dump_results', 'build_runner', 'enable_visualization'
 ]

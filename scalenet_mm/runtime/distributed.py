@@ -137,6 +137,20 @@ def init_cpu_process_group(dist_cfg: Optional[Mapping[str, Any]] = None) -> None
     torch_dist.init_process_group(backend=CPU_BACKEND, init_method='env://', **kwargs)
 
 
+def shutdown_distributed() -> None:
+    """Let every rank finish, then tear the default process group down (no-op without one).
+
+    Call it once a job has ended normally. Left to interpreter exit, a rank that finishes
+    first closes its gloo connections while the others are still logging or saving, and the
+    process group's threads can then be destroyed mid-operation: the process aborts with
+    ``terminate called without an active exception`` (SIGABRT) after all its work is done,
+    and torchrun reports the whole job as failed. The barrier makes the ranks leave together.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
+
+
 def setup_distributed(cfg: Config, launcher: Optional[str] = None) -> bool:
     """Prepare ``cfg`` (and the process group) for distributed work on CPU processes.
 

@@ -94,3 +94,14 @@ def test_missing_launcher_variable_is_named() -> None:
         export_launcher_env('slurm', {})
     with pytest.raises(KeyError, match='MASTER_ADDR'):
         export_launcher_env('pytorch', dict(RANK='0', WORLD_SIZE='1'))
+
+
+def test_shutdown_tears_the_process_group_down(tmp_path) -> None:
+    """After a job, the default group is destroyed (ranks leave together); without one it is
+    a no-op, so tools/train.py and tools/test.py can call it in every mode."""
+    distributed.shutdown_distributed()  # nothing initialised: no error
+    store = torch.distributed.FileStore(str(tmp_path / 'store'), 1)
+    torch.distributed.init_process_group('gloo', store=store, rank=0, world_size=1)
+    assert torch.distributed.is_initialized()
+    distributed.shutdown_distributed()
+    assert not torch.distributed.is_initialized()
