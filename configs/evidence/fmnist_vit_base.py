@@ -13,6 +13,7 @@ arms use the same data, augmentation, optimiser, warmup and cosine schedule. Siz
 The test split is evaluated after every epoch (``val_interval=1``) so the accuracy curve of
 every arm can be read from the scalar logs.
 """
+_base_ = ['../_base_/datasets/fashion_mnist_bs128.py']
 default_scope = 'mmpretrain'
 custom_imports = dict(imports=['scalenet_mm'], allow_failed_imports=False)
 
@@ -40,38 +41,12 @@ model = dict(
 )
 
 # ------------------------------------------------------------------ data
-# Written out here rather than inherited, so the experiment's data settings stay fixed while
-# the shared dataset configs evolve. The first 10,000 training images, 64 per step (a few
-# thousand images still give enough steps per epoch); crop + flip augmentation.
-# Fashion-MNIST statistics (pixel mean 0.286, std 0.353 on the 0-255 scale).
-dataset_type = 'FashionMNIST'
-data_preprocessor = dict(num_classes=10, mean=[72.94], std=[90.02], to_rgb=False)
-data_root = 'data/fashion_mnist'
-train_pipeline = [
-    dict(type='RandomCrop', crop_size=28, padding=2),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
-]
-test_pipeline = [dict(type='PackInputs')]
-train_dataloader = dict(
-    batch_size=64,
-    num_workers=0,
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', download=False,
-                 indices=10000, pipeline=train_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=True),
-)
-# mmpretrain's MNIST classes pick the file pair by ``test_mode``, not by ``split``: both are
-# set, or the "test" loader would read the training images.
-val_dataloader = dict(
-    batch_size=500,
-    num_workers=0,
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', test_mode=True,
-                 download=False, pipeline=test_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=False),
-)
-val_evaluator = dict(type='Accuracy', topk=(1, ))
-test_dataloader = val_dataloader
-test_evaluator = val_evaluator
+# The project's Fashion-MNIST settings (``fashion_mnist_bs128.py``: one channel, crop + flip
+# augmentation, the test split); the first 10,000 training images, 64 per step, and the whole
+# test split in batches of 500 after every epoch.
+train_dataloader = dict(batch_size=64, dataset=dict(indices=10000))
+val_dataloader = dict(batch_size=500)
+test_dataloader = dict(batch_size=500)
 
 # ------------------------------------------------------------------ schedule
 optim_wrapper = dict(
