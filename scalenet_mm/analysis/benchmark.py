@@ -146,6 +146,12 @@ def _round_logger(log: Log, phase: str, repeats: int,
     return on_round
 
 
+def _medians(samples: Samples, name: str, timer: str) -> Tuple[float, float, float]:
+    """Median seconds of ``name``'s steps: ``(by the chosen timer, wall clock, CPU time)``."""
+    wall, cpu = median(samples.wall[name]), median(samples.cpu[name])
+    return (cpu if timer == 'cpu' else wall), wall, cpu
+
+
 def _finish(result: Dict[str, Any], fields: Dict[str, Dict[str, Any]], reference: str,
             started: float) -> Dict[str, Any]:
     """Fill absent fields with None, add ratios, load average and wall time."""
@@ -235,8 +241,7 @@ def run_benchmark(config: BenchmarkConfig, log: Optional[Log] = None,
         samples = interleaved_times(steps, config.repeats, config.warmup,
                                     _round_logger(log, 'train', config.repeats, started))
         for name in trainable:
-            wall, cpu = median(samples.wall[name]), median(samples.cpu[name])
-            step_s = cpu if config.timer == 'cpu' else wall
+            step_s, wall, cpu = _medians(samples, name, config.timer)
             fields[name].update(train_step_s=step_s, train_img_s=config.batch_size / step_s,
                                 train_step_wall_s=wall, train_step_cpu_s=cpu,
                                 train_step_samples_s=samples.wall[name],
@@ -262,8 +267,7 @@ def run_benchmark(config: BenchmarkConfig, log: Optional[Log] = None,
         samples = interleaved_times(steps, config.repeats, config.warmup,
                                     _round_logger(log, 'inference', config.repeats, started))
         for name in steps:
-            wall, cpu = median(samples.wall[name]), median(samples.cpu[name])
-            chosen = cpu if config.timer == 'cpu' else wall
+            chosen, wall, cpu = _medians(samples, name, config.timer)
             prefix = 'infer_live' if name == 'scalenet-live' else 'infer'
             fields['scalenet' if name == 'scalenet-live' else name].update({
                 f'{prefix}_img_s': config.batch_size / chosen,

@@ -143,7 +143,7 @@ def _fold_locally(backbone: nn.Module) -> Dict[str, torch.Tensor]:
                 module, _, kind = key.rpartition('.')
                 target = targets.get(module)
                 if kind == 'weight' and target is not None and target in instance.lora:
-                    value += instance.lora[target].delta_weight().to(value.dtype)
+                    value = instance.lora[target].merged_weight(value)
                 state[f'layers.{index}.{key}'] = value
     return state
 

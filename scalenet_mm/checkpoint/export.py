@@ -58,10 +58,9 @@ def _check_exportable(backbone: nn.Module) -> None:
 
 
 def _merged(linear: nn.Linear, instance: nn.Module, target: str) -> torch.Tensor:
-    weight = linear.weight
     if target in instance.lora:
-        weight = weight + instance.lora[target].delta_weight().to(weight.dtype)
-    return weight
+        return instance.lora[target].merged_weight(linear.weight)
+    return linear.weight
 
 
 def _gated(weight: torch.Tensor, bias: Any, gate: Any) -> tuple:
