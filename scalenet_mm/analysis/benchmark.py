@@ -17,6 +17,7 @@ The result is a JSON-able dict; :func:`scalenet_mm.analysis.report.format_table`
 every figure as a ratio to the reference (the plain mmpretrain ViT of the same depth).
 """
 import copy
+import math
 import os
 import platform
 import socket
@@ -84,6 +85,12 @@ class BenchmarkConfig:
             raise ValueError('dtype=fp16 needs a CUDA device; use bf16 on CPU')
         if self.repeats < 1 or self.warmup < 0 or self.batch_size < 1:
             raise ValueError('repeats and batch_size must be >= 1 and warmup >= 0')
+        if self.peak_tflops is not None and not (math.isfinite(self.peak_tflops)
+                                                 and self.peak_tflops > 0):
+            raise ValueError(f'peak_tflops={self.peak_tflops!r} is invalid; give the card\'s '
+                             f'dense peak TFLOP/s at dtype={self.dtype} as a positive number '
+                             f'(e.g. 989.4 for an H100/H200 in bf16), or leave it unset to '
+                             f'look the GPU up')
         resolve_arch(self.arch)
         scaled_depth(self.arch, self.depth)
 

@@ -110,3 +110,23 @@ def test_peak_memory_measured_in_fresh_processes(tmp_path, capsys):
         assert fields['peak_train_memory_bytes'] > 0, fields.get('memory_detail')
         assert fields['memory_detail']['kind'] == 'cpu_peak_rss_minus_baseline'
     assert 'peak train mem' in result['_stdout']
+
+
+@pytest.mark.parametrize('option, value, named', [
+    ('peak_tflops', 0.0, 'peak_tflops=0.0'),
+    ('peak_tflops', -989.4, 'peak_tflops=-989.4'),
+    ('peak_tflops', float('nan'), 'peak_tflops=nan'),
+    ('timer', 'gpu', "timer='gpu'"),
+    ('models', ('scalenet', 'resnet'), 'models='),
+    ('repeats', 0, 'repeats'),
+])
+def test_bad_options_are_rejected_with_their_name(option: str, value: Any, named: str) -> None:
+    from scalenet_mm.analysis.benchmark import BenchmarkConfig
+    config = BenchmarkConfig(arch=json.loads(TINY), **{option: value})
+    with pytest.raises(ValueError, match=named.replace('(', r'\(').replace('[', r'\[')):
+        config.validate()
+
+
+def test_a_positive_peak_is_accepted() -> None:
+    from scalenet_mm.analysis.benchmark import BenchmarkConfig
+    BenchmarkConfig(arch=json.loads(TINY), peak_tflops=989.4).validate()
