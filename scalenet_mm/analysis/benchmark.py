@@ -37,6 +37,7 @@ from .params import (checkpoint_file_bytes, count_parameter_uses, count_unique_p
 from .report import compute_ratios, key_ratios
 from .throughput import achieved_tflops, peak_tflops
 from .timing import (DTYPES, Samples, interleaved_times, make_infer_step, make_train_step,
+                     unsteady_models,
                      median)
 
 Log = Callable[[str], None]
@@ -153,6 +154,15 @@ def _round_logger(log: Log, phase: str, repeats: int,
     return on_round
 
 
+def _note_unsteady(result: Dict[str, Any], log: Log, phase: str, samples: Samples) -> None:
+    """Record (and log) models whose first timed round says the warm-up was too short."""
+    for name, ratio in unsteady_models(samples.wall).items():
+        message = (f'{phase}: {name} took {ratio:.2f}x its later median in the first timed '
+                   f'round; the warm-up did not reach the steady state: raise --warmup')
+        result.setdefault('warnings', []).append(message)
+        log(f'  warning: {message}')
+
+
 def _medians(samples: Samples, name: str, timer: str) -> Tuple[float, float, float]:
     """Median seconds of ``name``'s steps: ``(by the chosen timer, wall clock, CPU time)``."""
     wall, cpu = median(samples.wall[name]), median(samples.cpu[name])
@@ -247,6 +257,7 @@ def run_benchmark(config: BenchmarkConfig, log: Optional[Log] = None,
             f'{trainable}')
         samples = interleaved_times(steps, config.repeats, config.warmup,
                                     _round_logger(log, 'train', config.repeats, started))
+        _note_unsteady(result, log, 'train', samples)
         for name in trainable:
             step_s, wall, cpu = _medians(samples, name, config.timer)
             fields[name].update(train_step_s=step_s, train_img_s=config.batch_size / step_s,
@@ -273,6 +284,7 @@ def run_benchmark(config: BenchmarkConfig, log: Optional[Log] = None,
             f'{list(steps)}')
         samples = interleaved_times(steps, config.repeats, config.warmup,
                                     _round_logger(log, 'inference', config.repeats, started))
+        _note_unsteady(result, log, 'inference', samples)
         for name in steps:
             chosen, wall, cpu = _medians(samples, name, config.timer)
             prefix = 'infer_live' if name == 'scalenet-live' else 'infer'

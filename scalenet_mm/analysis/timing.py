@@ -123,6 +123,25 @@ def interleaved_times(steps: Mapping[str, Callable[[], None]], repeats: int, war
     return samples
 
 
+def unsteady_models(samples: Mapping[str, List[float]], tolerance: float = 0.05
+                    ) -> Dict[str, float]:
+    """Models whose first timed step is well above the median of their later steps.
+
+    A first round more than ``tolerance`` above the rest means the warm-up did not reach the
+    steady state (allocator growth, lazily created state), and that round inflates a median of
+    few rounds. Returns ``{name: first / median_of_rest}`` for those models; needs three or
+    more samples per model to judge.
+    """
+    flagged: Dict[str, float] = {}
+    for name, values in samples.items():
+        if len(values) < 3:
+            continue
+        ratio = values[0] / median(values[1:])
+        if ratio > 1.0 + tolerance:
+            flagged[name] = ratio
+    return flagged
+
+
 def median(values: List[float]) -> float:
     """The median (mean of the two middle values for an even count)."""
     ordered = sorted(values)

@@ -111,6 +111,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
     exported = result['models'].get('exported', {})
     if exported.get('max_abs_diff_vs_scalenet') is not None:
         print(f"exported vs ScaleNet max |logit diff|: {exported['max_abs_diff_vs_scalenet']:.2e}")
+    for message in result.get('warnings', []):
+        print(f'warning: {message}')
     if args.out:
         save(result)
         print(f'wrote {args.out}')
