@@ -29,12 +29,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 
 from .flops import count_flops, lora_merge_flops, scalenet_instance_flops
+from .isolated import isolated_train_times, keep_freed_memory
 from .memory import measure_in_subprocess
 from .models import (INFERENCE_ONLY, MODEL_NAMES, REFERENCE_MODEL, build_models, resolve_arch,
                      scaled_depth)
 from .params import (checkpoint_file_bytes, count_parameter_uses, count_unique_parameters,
                      optimizer_state_bytes, scalenet_parameter_split)
-from .report import compute_ratios, key_ratios
+from .report import compute_ratios, key_ratios, paired_ratios
 from .throughput import achieved_tflops, peak_tflops
 from .timing import (DTYPES, Samples, interleaved_times, make_infer_step, make_train_step,
                      unsteady_models,
@@ -68,6 +69,10 @@ class BenchmarkConfig:
     #: dense peak TFLOP/s of the device at ``dtype``; None looks the GPU up in
     #: :data:`scalenet_mm.analysis.throughput.PEAK_TFLOPS`.
     peak_tflops: Optional[float] = None
+    #: time each model's training step in its own worker process (still interleaved)
+    isolate: bool = False
+    #: make glibc keep freed memory (no page faults after warm-up; see analysis/isolated.py)
+    keep_memory: bool = False
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -154,11 +159,20 @@ def _round_logger(log: Log, phase: str, repeats: int,
     return on_round
 
 
+def _worker_spec(config: BenchmarkConfig, name: str) -> Dict[str, Any]:
+    """What a timing worker process needs to build ``name`` and its training step."""
+    return dict(model=name, arch=config.arch, depth=config.depth, img_size=config.img_size,
+                batch_size=config.batch_size, device=config.device, dtype=config.dtype,
+                compile=config.compile, num_classes=config.num_classes, seed=config.seed,
+                threads=torch.get_num_threads(), lr=config.lr, keep_memory=config.keep_memory)
+
+
 def _note_unsteady(result: Dict[str, Any], log: Log, phase: str, samples: Samples) -> None:
     """Record (and log) models whose first timed round says the warm-up was too short."""
     for name, ratio in unsteady_models(samples.wall).items():
         message = (f'{phase}: {name} took {ratio:.2f}x its later median in the first timed '
-                   f'round; the warm-up did not reach the steady state: raise --warmup')
+                   f'round: the warm-up was too short or the machine was busy; raise --warmup '
+                   f'or run again')
         result.setdefault('warnings', []).append(message)
         log(f'  warning: {message}')
 
@@ -182,6 +196,7 @@ def _finish(result: Dict[str, Any], fields: Dict[str, Dict[str, Any]], reference
     result['models'] = fields
     result['ratios'] = compute_ratios(fields, reference)
     result['key_ratios'] = key_ratios(fields)
+    result['paired_ratios'] = paired_ratios(fields)
     result['machine']['loadavg_end'] = (list(os.getloadavg()) if hasattr(os, 'getloadavg')
                                         else None)
     result['wall_s'] = time.time() - started
@@ -210,6 +225,8 @@ def run_benchmark(config: BenchmarkConfig, log: Optional[Log] = None,
     """
     config.validate()
     log = log or (lambda message: None)
+    if config.keep_memory and not config.isolate:
+        keep_freed_memory()
     device = torch.device(config.device)
     started = time.time()
     result: Dict[str, Any] = dict(config=asdict(config), machine=machine_info(device),
@@ -247,27 +264,40 @@ def run_benchmark(config: BenchmarkConfig, log: Optional[Log] = None,
     trainable = [name for name in models if name not in INFERENCE_ONLY]
     steps: Dict[str, Callable[[], None]] = {}
     if not config.skip_train and trainable:
-        optimizers = {name: torch.optim.AdamW(models[name].parameters(), lr=config.lr,
-                                              weight_decay=0.05) for name in trainable}
-        scaler = (torch.amp.GradScaler('cuda') if config.dtype == 'fp16' else None)
-        steps = {name: make_train_step(models[name], optimizers[name], images, labels,
-                                       config.dtype, compiled.get(name), scaler)
-                 for name in trainable}
         log(f'training steps: {config.warmup} warm-up + {config.repeats} timed rounds of '
-            f'{trainable}')
-        samples = interleaved_times(steps, config.repeats, config.warmup,
-                                    _round_logger(log, 'train', config.repeats, started))
+            f'{trainable}{" (one worker process each)" if config.isolate else ""}')
+        on_round = _round_logger(log, 'train', config.repeats, started)
+        extra: Dict[str, Dict[str, Any]] = {name: {} for name in trainable}
+        if config.isolate:
+            isolated = isolated_train_times(
+                {name: _worker_spec(config, name) for name in trainable}, config.repeats,
+                config.warmup, on_round)
+            samples = isolated['samples']
+            for name in trainable:
+                extra[name] = dict(
+                    optimizer_state_bytes=isolated['optimizer_state_bytes'][name],
+                    train_page_faults=isolated['page_faults'][name],
+                    train_worker_pid=isolated['pids'][name])
+        else:
+            optimizers = {name: torch.optim.AdamW(models[name].parameters(), lr=config.lr,
+                                                  weight_decay=0.05) for name in trainable}
+            scaler = (torch.amp.GradScaler('cuda') if config.dtype == 'fp16' else None)
+            steps = {name: make_train_step(models[name], optimizers[name], images, labels,
+                                           config.dtype, compiled.get(name), scaler)
+                     for name in trainable}
+            samples = interleaved_times(steps, config.repeats, config.warmup, on_round)
+            for name in trainable:
+                extra[name] = dict(optimizer_state_bytes=optimizer_state_bytes(optimizers[name]))
+                models[name].zero_grad(set_to_none=True)
+            steps = {}
+            del optimizers
         _note_unsteady(result, log, 'train', samples)
         for name in trainable:
             step_s, wall, cpu = _medians(samples, name, config.timer)
             fields[name].update(train_step_s=step_s, train_img_s=config.batch_size / step_s,
                                 train_step_wall_s=wall, train_step_cpu_s=cpu,
                                 train_step_samples_s=samples.wall[name],
-                                train_step_cpu_samples_s=samples.cpu[name],
-                                optimizer_state_bytes=optimizer_state_bytes(optimizers[name]))
-            models[name].zero_grad(set_to_none=True)
-        steps = {}
-        del optimizers
+                                train_step_cpu_samples_s=samples.cpu[name], **extra[name])
         phase_done('train')
 
     if not config.skip_infer:

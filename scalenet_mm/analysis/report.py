@@ -144,6 +144,46 @@ def format_key_ratios(models: Dict[str, Dict[str, Any]]) -> str:
                      for label, value in key_ratios(models).items())
 
 
+#: Per-round ratios (label, numerator model, denominator model, samples field): the models of
+#: one round ran back to back, so drift between rounds cancels in their ratio.
+PAIRED_RATIOS: Tuple[Tuple[str, str, str, str], ...] = (
+    ('train step per round: ScaleNet / plain same-depth ViT', 'scalenet', 'mmpretrain',
+     'train_step_samples_s'),
+    ('train step per round: ScaleNet / timm same-depth ViT', 'scalenet', 'timm',
+     'train_step_samples_s'),
+)
+
+
+def paired_ratios(models: Dict[str, Dict[str, Any]]) -> Dict[str, Optional[Dict[str, float]]]:
+    """Median, lowest and highest of the round-by-round ratios of :data:`PAIRED_RATIOS`.
+
+    The table's ratio of medians hides how much the machine moved; the spread of the
+    per-round ratios shows it, so a difference inside that spread reads as noise.
+    """
+    out: Dict[str, Optional[Dict[str, float]]] = {}
+    for label, numerator, denominator, field in PAIRED_RATIOS:
+        a = models.get(numerator, {}).get(field)
+        b = models.get(denominator, {}).get(field)
+        if not a or not b or len(a) != len(b):
+            out[label] = None
+            continue
+        ratios = sorted(x / y for x, y in zip(a, b))
+        mid = len(ratios) // 2
+        middle = ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid])
+        out[label] = dict(median=middle, low=ratios[0], high=ratios[-1], rounds=len(ratios))
+    return out
+
+
+def format_paired_ratios(models: Dict[str, Dict[str, Any]]) -> str:
+    """One line per paired ratio: median and range over the rounds."""
+    lines = []
+    for label, value in paired_ratios(models).items():
+        if value is not None:
+            lines.append(f"{label}: median {value['median']:.3f}, range {value['low']:.3f}-"
+                         f"{value['high']:.3f} over {value['rounds']} rounds")
+    return '\n'.join(lines)
+
+
 def format_throughput(models: Dict[str, Dict[str, Any]], peak: Optional[float]) -> str:
     """Achieved TFLOP/s per model (training and inference), with the share of ``peak``."""
     def one(tflops: Optional[float]) -> str:

@@ -84,6 +84,12 @@ def test_json_records_config_machine_and_ratios(quick_result):
     assert ratios['scalenet']['flops_per_image'] == pytest.approx(1.0)
     assert ratios['exported']['params'] == pytest.approx(1.0)
     assert ratios['pretrained']['flops_per_image'] < 1.0
+    paired = quick_result['paired_ratios']['train step per round: ScaleNet / timm same-depth ViT']
+    models = quick_result['models']
+    one_round = models['scalenet']['train_step_s'] / models['timm']['train_step_s']
+    assert paired['rounds'] == 1
+    assert paired['median'] == paired['low'] == paired['high'] == pytest.approx(one_round)
+    assert 'train step per round: ScaleNet / timm same-depth ViT: median' in quick_result['_stdout']
 
 
 def test_exported_model_computes_the_scalenet_function(quick_result):
@@ -130,3 +136,46 @@ def test_bad_options_are_rejected_with_their_name(option: str, value: Any, named
 def test_a_positive_peak_is_accepted() -> None:
     from scalenet_mm.analysis.benchmark import BenchmarkConfig
     BenchmarkConfig(arch=json.loads(TINY), peak_tflops=989.4).validate()
+
+
+def test_paired_ratios_pair_each_round_and_give_the_spread() -> None:
+    from scalenet_mm.analysis.report import paired_ratios
+    models = {'scalenet': dict(train_step_samples_s=[7.5, 7.7, 7.79, 7.55, 7.92]),
+              'timm': dict(train_step_samples_s=[7.5, 7.85, 7.54, 7.7, 7.61]),
+              'mmpretrain': dict(train_step_samples_s=[7.0, 7.0])}  # a round is missing
+    out = paired_ratios(models)
+    vs_timm = out['train step per round: ScaleNet / timm same-depth ViT']
+    assert vs_timm['rounds'] == 5
+    assert vs_timm['median'] == pytest.approx(1.0)
+    assert vs_timm['low'] == pytest.approx(7.55 / 7.7)
+    assert vs_timm['high'] == pytest.approx(7.92 / 7.61)
+    assert out['train step per round: ScaleNet / plain same-depth ViT'] is None
+
+
+@pytest.mark.slow
+def test_isolated_timing_runs_each_model_in_its_own_worker(tmp_path, capsys):
+    result = run_tool(tmp_path, capsys, ['--skip-memory', '--skip-infer', '--isolate',
+                                         '--keep-memory', '--repeats', '2',
+                                         '--models', 'scalenet', 'mmpretrain'])
+    import os
+    models = result['models']
+    pids = {name: models[name]['train_worker_pid'] for name in ('scalenet', 'mmpretrain')}
+    assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
+    for name in pids:
+        assert len(models[name]['train_step_samples_s']) == 2
+        assert len(models[name]['train_page_faults']) == 2
+        assert models[name]['train_step_s'] > 0
+        assert models[name]['optimizer_state_bytes'] > 0  # measured in the worker, after steps
+    assert result['config']['isolate'] and result['config']['keep_memory']
+    # the worker's AdamW state of the shared model is smaller than the plain model's
+    assert models['scalenet']['optimizer_state_bytes'] < models['mmpretrain']['optimizer_state_bytes']
+
+
+def test_a_failing_worker_names_the_model_and_its_error() -> None:
+    from scalenet_mm.analysis.isolated import isolated_train_times
+    spec = dict(model='scalenet', arch=dict(embed_dims=30, num_layers=2, num_heads=4,
+                                            feedforward_channels=64),
+                depth=2.0, img_size=32, batch_size=2, device='cpu', dtype='fp32',
+                compile=False, num_classes=10, seed=0, threads=1)
+    with pytest.raises(RuntimeError, match=r"(?s)worker for 'scalenet' exited.*not divisible by num_heads"):
+        isolated_train_times({'scalenet': spec}, repeats=1, warmup=0)

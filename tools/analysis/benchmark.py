@@ -23,7 +23,8 @@ from typing import List, Optional
 
 from scalenet_mm.analysis.benchmark import BenchmarkConfig, run_benchmark
 from scalenet_mm.analysis.models import MODEL_NAMES, REFERENCE_MODEL
-from scalenet_mm.analysis.report import format_key_ratios, format_table, format_throughput
+from scalenet_mm.analysis.report import (format_key_ratios, format_paired_ratios, format_table,
+                                         format_throughput)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -60,6 +61,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--peak-tflops', type=float, default=None,
                         help='dense peak TFLOP/s of the GPU at --dtype, for the utilisation '
                              'figure (H100/H200/A100 SXM are known; give it for other cards)')
+    parser.add_argument('--isolate', action='store_true',
+                        help='time each model\'s training step in its own worker process, '
+                             'still interleaved round by round (models in one process disturb '
+                             'each other through the C allocator; recommended on CPU)')
+    parser.add_argument('--keep-memory', action='store_true',
+                        help='make glibc keep freed memory (no page faults once warm, as with '
+                             'CUDA\'s caching allocator); every process holds its peak')
     parser.add_argument('--out', default=None, help='write the result JSON here')
     parser.add_argument('--quiet', action='store_true', help='no progress output')
     return parser.parse_args(argv)
@@ -79,7 +87,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         models=tuple(args.models), timer=args.timer, reference=args.reference,
         skip_memory=args.skip_memory,
         skip_train=args.skip_train, skip_infer=args.skip_infer,
-        memory_steps=args.memory_steps, seed=args.seed, peak_tflops=args.peak_tflops)
+        memory_steps=args.memory_steps, seed=args.seed, peak_tflops=args.peak_tflops,
+        isolate=args.isolate, keep_memory=args.keep_memory)
 
     def log(message: str) -> None:
         if not args.quiet:
@@ -107,6 +116,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
     labels = {'pretrained': f"pretrained (L={shape['num_layers']})"}
     print(format_table(result['models'], result['reference'], labels))
     print(format_key_ratios(result['models']))
+    paired = format_paired_ratios(result['models'])
+    if paired:
+        print(paired)
     print(format_throughput(result['models'], result.get('peak_tflops')))
     exported = result['models'].get('exported', {})
     if exported.get('max_abs_diff_vs_scalenet') is not None:

@@ -1,0 +1,183 @@
+"""Training-step timing with every model in its own process, still interleaved round by round.
+
+Timing several models in one process lets them disturb each other through the C allocator:
+on CPU every step frees and re-allocates hundreds of MiB of activations and gradients, and
+how often those pages must be faulted in again depends on how the models' blocks ended up
+interleaved in one heap (measured: 0 page faults a step for a ScaleNet timed alone with a
+memory-keeping allocator, 33,000 a step for the same model timed beside two others). Here each
+model lives in a worker process (``python -m scalenet_mm.analysis.isolated '<json>'``) that
+builds it, then runs one training step per ``step`` line on its stdin and answers one JSON line
+(wall and CPU seconds, page faults). The parent steps the workers in turn, A B C A B C, so
+drift still hits every model alike, and only one worker computes at a time.
+
+``keep_memory`` makes glibc keep freed memory in the process (no ``mmap`` for big blocks, no
+trimming), which is what a caching allocator (CUDA's) does: after warm-up a step then faults in
+no pages at all, and what is left to compare is the models' own work.
+"""
+import ctypes
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from typing import IO, Any, Callable, Dict, List, Mapping, Optional
+
+from .timing import Samples
+
+MARKER = 'SCALENET_STEP_WORKER '
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_TOP_PAD = -2
+_M_MMAP_MAX = -4
+
+
+def keep_freed_memory() -> None:
+    """Tell glibc to serve every block from the heap and never give freed memory back.
+
+    Raises RuntimeError where the C library is not glibc (mallopt missing or refusing).
+    """
+    try:
+        libc = ctypes.CDLL('libc.so.6')
+        ok = (libc.mallopt(_M_MMAP_MAX, 0) and libc.mallopt(_M_TRIM_THRESHOLD, 2**30)
+              and libc.mallopt(_M_TOP_PAD, 2**28))
+    except (OSError, AttributeError) as error:
+        raise RuntimeError(f'keep_memory needs glibc (mallopt): {error}; run without '
+                           f'--keep-memory on this system') from error
+    if not ok:
+        raise RuntimeError('glibc mallopt refused the keep-memory settings; run without '
+                           '--keep-memory')
+
+
+def _page_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def serve(spec: Dict[str, Any], commands: IO[str], replies: IO[str]) -> None:
+    """Worker side: build ``spec['model']``, then answer ``step`` lines until ``quit``/EOF.
+
+    ``spec`` has the keys of the memory worker (``model, arch, depth, img_size, batch_size,
+    device, dtype, compile, num_classes, seed, threads``), plus ``lr`` and ``keep_memory``.
+    """
+    if spec.get('keep_memory'):
+        keep_freed_memory()
+    import torch
+
+    from .models import build_models
+    from .params import optimizer_state_bytes
+    from .timing import make_train_step
+
+    if spec.get('threads'):
+        torch.set_num_threads(int(spec['threads']))
+    device = torch.device(spec['device'])
+    model = build_models([spec['model']], spec['arch'], spec['depth'], spec['img_size'],
+                         spec['num_classes'], spec['seed'])[spec['model']].to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=spec.get('lr', 1e-4),
+                                  weight_decay=0.05)
+    images = torch.randn(spec['batch_size'], 3, spec['img_size'], spec['img_size'],
+                         device=device)
+    labels = torch.randint(0, spec['num_classes'], (spec['batch_size'], ), device=device)
+    forward = torch.compile(model) if spec.get('compile') else None
+    step = make_train_step(model, optimizer, images, labels, spec['dtype'], forward)
+
+    def reply(message: Dict[str, Any]) -> None:
+        replies.write(MARKER + json.dumps(message) + '\n')
+        replies.flush()
+
+    reply(dict(ready=True, pid=os.getpid()))
+    for line in commands:
+        if line.strip() != 'step':
+            break
+        faults, wall, cpu = _page_faults(), time.perf_counter(), time.process_time()
+        step()
+        reply(dict(wall=time.perf_counter() - wall, cpu=time.process_time() - cpu,
+                   page_faults=_page_faults() - faults, pid=os.getpid(),
+                   optimizer_state_bytes=optimizer_state_bytes(optimizer)))
+
+
+class StepWorker:
+    """Parent side of one worker process: start it, step it, stop it."""
+
+    def __init__(self, spec: Dict[str, Any]) -> None:
+        self.name = spec['model']
+        # stderr goes to a file: a pipe nobody reads would block a chatty worker when full
+        self.stderr = tempfile.TemporaryFile(mode='w+')
+        self.process = subprocess.Popen(
+            [sys.executable, '-m', __name__, json.dumps(spec)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True, bufsize=1)
+        self.pid: Optional[int] = None
+
+    def _read(self) -> Dict[str, Any]:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.startswith(MARKER):
+                return json.loads(line[len(MARKER):])
+        self.process.wait(timeout=60)
+        self.stderr.seek(0)
+        error = self.stderr.read()[-2000:]
+        raise RuntimeError(f'the timing worker for {self.name!r} exited with code '
+                           f'{self.process.returncode} before answering: {error}')
+
+    def wait_ready(self) -> None:
+        self.pid = self._read()['pid']
+
+    def step(self) -> Dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write('step\n')
+        self.process.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                assert self.process.stdin is not None
+                self.process.stdin.write('quit\n')
+                self.process.stdin.close()
+                self.process.wait(timeout=60)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+        self.stderr.close()
+
+
+def isolated_train_times(specs: Mapping[str, Dict[str, Any]], repeats: int, warmup: int,
+                         on_round: Optional[Callable[[int, Samples], None]] = None
+                         ) -> Dict[str, Any]:
+    """Interleaved training-step times with one worker process per model.
+
+    Returns ``samples`` (a :class:`Samples` of wall and worker CPU seconds), ``page_faults``
+    (per timed step and model), ``optimizer_state_bytes`` and the workers' ``pids``.
+    """
+    workers: Dict[str, StepWorker] = {}
+    try:
+        for name, spec in specs.items():
+            workers[name] = StepWorker(spec)
+        for worker in workers.values():  # built in parallel, then only one computes at a time
+            worker.wait_ready()
+        for _ in range(warmup):
+            for worker in workers.values():
+                worker.step()
+        samples = Samples(wall={name: [] for name in workers}, cpu={name: [] for name in workers})
+        faults: Dict[str, List[int]] = {name: [] for name in workers}
+        state: Dict[str, int] = {}
+        for round_index in range(repeats):
+            for name, worker in workers.items():
+                answer = worker.step()
+                samples.wall[name].append(answer['wall'])
+                samples.cpu[name].append(answer['cpu'])
+                faults[name].append(answer['page_faults'])
+                state[name] = answer['optimizer_state_bytes']
+            if on_round is not None:
+                on_round(round_index, samples)
+        return dict(samples=samples, page_faults=faults, optimizer_state_bytes=state,
+                    pids={name: worker.pid for name, worker in workers.items()})
+    finally:
+        for worker in workers.values():
+            worker.close()
+
+
+if __name__ == '__main__':
+    import warnings
+    warnings.filterwarnings('ignore')
+    serve(json.loads(sys.argv[1]), sys.stdin, sys.stdout)
