@@ -62,24 +62,10 @@ def serve(spec: Dict[str, Any], commands: IO[str], replies: IO[str]) -> None:
     """
     if spec.get('keep_memory'):
         keep_freed_memory()
-    import torch
-
-    from .models import build_models
     from .params import optimizer_state_bytes
-    from .timing import make_train_step
+    from .timing import build_train_step
 
-    if spec.get('threads'):
-        torch.set_num_threads(int(spec['threads']))
-    device = torch.device(spec['device'])
-    model = build_models([spec['model']], spec['arch'], spec['depth'], spec['img_size'],
-                         spec['num_classes'], spec['seed'])[spec['model']].to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=spec.get('lr', 1e-4),
-                                  weight_decay=0.05)
-    images = torch.randn(spec['batch_size'], 3, spec['img_size'], spec['img_size'],
-                         device=device)
-    labels = torch.randint(0, spec['num_classes'], (spec['batch_size'], ), device=device)
-    forward = torch.compile(model) if spec.get('compile') else None
-    step = make_train_step(model, optimizer, images, labels, spec['dtype'], forward)
+    step, _, optimizer = build_train_step(spec)
 
     def reply(message: Dict[str, Any]) -> None:
         replies.write(MARKER + json.dumps(message) + '\n')

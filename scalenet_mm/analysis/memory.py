@@ -60,22 +60,15 @@ def measure(spec: Dict[str, Any]) -> Dict[str, Any]:
     import torch
 
     from ..models.backbones import scalenet_vit  # noqa: F401
-    from .models import build_models
-    from .timing import make_train_step
+    from .timing import build_train_step
 
+    device = torch.device(spec['device'])
     if spec.get('threads'):
         torch.set_num_threads(int(spec['threads']))
-    device = torch.device(spec['device'])
     baseline = current_rss_bytes()
-    model = build_models([spec['model']], spec['arch'], spec['depth'], spec['img_size'],
-                         spec['num_classes'], spec['seed'])[spec['model']].to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
-    images = torch.randn(spec['batch_size'], 3, spec['img_size'], spec['img_size'], device=device)
-    labels = torch.randint(0, spec['num_classes'], (spec['batch_size'], ), device=device)
-    forward = torch.compile(model) if spec['compile'] else None
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
-    step = make_train_step(model, optimizer, images, labels, spec['dtype'], forward)
+    step, _, _ = build_train_step(spec)
     for _ in range(spec['steps']):
         step()
     if device.type == 'cuda':

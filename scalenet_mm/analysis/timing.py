@@ -9,7 +9,7 @@ compare medians.
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Dict, List, Mapping, Optional
+from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -58,6 +58,30 @@ def make_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: 
         synchronize(images.device)
 
     return step
+
+
+def build_train_step(spec: Mapping[str, Any]) -> Tuple[Callable[[], None], nn.Module,
+                                                      torch.optim.Optimizer]:
+    """Build one benchmark model and its training step from a worker ``spec``.
+
+    ``spec`` keys: ``model, arch, depth, img_size, batch_size, device, dtype, compile,
+    num_classes, seed`` and optionally ``threads`` and ``lr``. Used by the worker processes
+    (peak memory, isolated timing), which each build one model of a benchmark run.
+    """
+    from .models import build_models
+    if spec.get('threads'):
+        torch.set_num_threads(int(spec['threads']))
+    device = torch.device(spec['device'])
+    model = build_models([spec['model']], spec['arch'], spec['depth'], spec['img_size'],
+                         spec['num_classes'], spec['seed'])[spec['model']].to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=spec.get('lr', 1e-4),
+                                  weight_decay=0.05)
+    images = torch.randn(spec['batch_size'], 3, spec['img_size'], spec['img_size'],
+                         device=device)
+    labels = torch.randint(0, spec['num_classes'], (spec['batch_size'], ), device=device)
+    forward = torch.compile(model) if spec.get('compile') else None
+    return (make_train_step(model, optimizer, images, labels, spec['dtype'], forward), model,
+            optimizer)
 
 
 def make_infer_step(model: nn.Module, images: torch.Tensor, dtype: str = 'fp32',
