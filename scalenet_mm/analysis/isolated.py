@@ -102,6 +102,10 @@ class StepWorker:
         self.process.wait(timeout=60)
         self.stderr.seek(0)
         error = self.stderr.read()[-2000:]
+        if self.process.returncode == -9:
+            error = ('killed (SIGKILL), most likely out of memory: every worker holds its '
+                     'model, gradients and optimizer state; time fewer --models at once, use a '
+                     'smaller --batch-size, or drop --keep-memory. ' + error)
         raise RuntimeError(f'the timing worker for {self.name!r} exited with code '
                            f'{self.process.returncode} before answering: {error}')
 

@@ -179,3 +179,15 @@ def test_a_failing_worker_names_the_model_and_its_error() -> None:
                 compile=False, num_classes=10, seed=0, threads=1)
     with pytest.raises(RuntimeError, match=r"(?s)worker for 'scalenet' exited.*not divisible by num_heads"):
         isolated_train_times({'scalenet': spec}, repeats=1, warmup=0)
+
+
+def test_a_killed_worker_is_reported_as_probably_out_of_memory() -> None:
+    from scalenet_mm.analysis.isolated import StepWorker
+    worker = StepWorker(dict(model='timm', arch='deit-tiny', depth=2.0, img_size=32,
+                             batch_size=1, device='cpu', dtype='fp32', num_classes=10, seed=0))
+    worker.process.kill()  # what the kernel's OOM killer does
+    try:
+        with pytest.raises(RuntimeError, match=r"'timm' exited with code -9.*out of memory"):
+            worker.wait_ready()
+    finally:
+        worker.close()
