@@ -160,7 +160,7 @@ def _round_logger(log: Log, phase: str, repeats: int,
 
 
 def _worker_spec(config: BenchmarkConfig, name: str) -> Dict[str, Any]:
-    """What a timing worker process needs to build ``name`` and its training step."""
+    """What a worker process (isolated timing, peak memory) needs to build ``name``'s step."""
     return dict(model=name, arch=config.arch, depth=config.depth, img_size=config.img_size,
                 batch_size=config.batch_size, device=config.device, dtype=config.dtype,
                 compile=config.compile, num_classes=config.num_classes, seed=config.seed,
@@ -331,12 +331,8 @@ def run_benchmark(config: BenchmarkConfig, log: Optional[Log] = None,
     if not config.skip_memory:
         for name in trainable:
             log(f'peak training memory (fresh process): {name}')
-            spec = dict(model=name, arch=config.arch, depth=config.depth,
-                        img_size=config.img_size, batch_size=config.batch_size,
-                        device=config.device, dtype=config.dtype, compile=config.compile,
-                        steps=config.memory_steps, num_classes=config.num_classes,
-                        seed=config.seed, threads=torch.get_num_threads())
-            memory = measure_in_subprocess(spec)
+            memory = measure_in_subprocess(dict(_worker_spec(config, name),
+                                                steps=config.memory_steps))
             fields[name]['peak_train_memory_bytes'] = memory.pop('peak_memory_bytes')
             fields[name]['memory_detail'] = memory
         phase_done('memory')

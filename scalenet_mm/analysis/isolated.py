@@ -65,7 +65,7 @@ def serve(spec: Dict[str, Any], commands: IO[str], replies: IO[str]) -> None:
     from .params import optimizer_state_bytes
     from .timing import build_train_step
 
-    step, _, optimizer = build_train_step(spec)
+    step, optimizer = build_train_step(spec)
 
     def reply(message: Dict[str, Any]) -> None:
         replies.write(MARKER + json.dumps(message) + '\n')

@@ -63,12 +63,12 @@ def measure(spec: Dict[str, Any]) -> Dict[str, Any]:
     from .timing import build_train_step
 
     device = torch.device(spec['device'])
-    if spec.get('threads'):
+    if spec.get('threads'):  # before the baseline, so the thread pool is not counted as ours
         torch.set_num_threads(int(spec['threads']))
     baseline = current_rss_bytes()
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
-    step, _, _ = build_train_step(spec)
+    step, _ = build_train_step(spec)
     for _ in range(spec['steps']):
         step()
     if device.type == 'cuda':

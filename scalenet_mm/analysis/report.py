@@ -5,6 +5,8 @@ so one run's numbers can be read without knowing how fast the machine was.
 """
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .timing import median
+
 #: (field, column title, kind) in table order; ``kind`` picks the unit formatting.
 COLUMNS: Tuple[Tuple[str, str, str], ...] = (
     ('train_step_s', 'train s/step', 'seconds'),
@@ -167,10 +169,9 @@ def paired_ratios(models: Dict[str, Dict[str, Any]]) -> Dict[str, Optional[Dict[
         if not a or not b or len(a) != len(b):
             out[label] = None
             continue
-        ratios = sorted(x / y for x, y in zip(a, b))
-        mid = len(ratios) // 2
-        middle = ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid])
-        out[label] = dict(median=middle, low=ratios[0], high=ratios[-1], rounds=len(ratios))
+        ratios = [x / y for x, y in zip(a, b)]
+        out[label] = dict(median=median(ratios), low=min(ratios), high=max(ratios),
+                          rounds=len(ratios))
     return out
 
 

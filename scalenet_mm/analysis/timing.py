@@ -60,9 +60,9 @@ def make_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: 
     return step
 
 
-def build_train_step(spec: Mapping[str, Any]) -> Tuple[Callable[[], None], nn.Module,
-                                                      torch.optim.Optimizer]:
-    """Build one benchmark model and its training step from a worker ``spec``.
+def build_train_step(spec: Mapping[str, Any]
+                     ) -> Tuple[Callable[[], None], torch.optim.Optimizer]:
+    """Build one benchmark model's training step (and its optimizer) from a worker ``spec``.
 
     ``spec`` keys: ``model, arch, depth, img_size, batch_size, device, dtype, compile,
     num_classes, seed`` and optionally ``threads`` and ``lr``. Used by the worker processes
@@ -80,8 +80,7 @@ def build_train_step(spec: Mapping[str, Any]) -> Tuple[Callable[[], None], nn.Mo
                          device=device)
     labels = torch.randint(0, spec['num_classes'], (spec['batch_size'], ), device=device)
     forward = torch.compile(model) if spec.get('compile') else None
-    return (make_train_step(model, optimizer, images, labels, spec['dtype'], forward), model,
-            optimizer)
+    return make_train_step(model, optimizer, images, labels, spec['dtype'], forward), optimizer
 
 
 def make_infer_step(model: nn.Module, images: torch.Tensor, dtype: str = 'fp32',
