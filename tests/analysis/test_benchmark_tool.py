@@ -191,3 +191,42 @@ def test_a_killed_worker_is_reported_as_probably_out_of_memory() -> None:
             worker.wait_ready()
     finally:
         worker.close()
+
+
+FAULTS_AFTER_A_LARGE_STEP = '''
+import resource, sys
+import torch
+if sys.argv[1] == 'keep':
+    from scalenet_mm.analysis.isolated import keep_freed_memory
+    keep_freed_memory()
+
+def step():
+    blocks = [torch.ones(64 << 20) for _ in range(5)]  # 1.25 GiB, freed at the end
+    del blocks
+
+step()
+step()  # the heap settles in the second step (one block lands one place further up)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__('platform').libc_ver()[0] != 'glibc', reason='needs glibc')
+def test_keep_memory_faults_in_nothing_after_a_step_larger_than_a_gib() -> None:
+    """A third 1.25 GiB step reuses the heap with --keep-memory; without it, it faults.
+
+    1.25 GiB is above any finite trim threshold small enough to matter (1 GiB was used once
+    and returned batch-32 activations to the OS each step).
+    """
+    import subprocess
+
+    def faults(mode: str) -> int:
+        done = subprocess.run([sys.executable, '-c', FAULTS_AFTER_A_LARGE_STEP, mode],
+                              capture_output=True, text=True, cwd=REPO_ROOT, check=True)
+        return int(done.stdout.split()[-1])
+
+    pages = 5 * (256 << 20) // 4096
+    assert faults('default') > pages // 2
+    assert faults('keep') < pages // 50

@@ -61,10 +61,11 @@ def test_variants_compute_one_function_and_a_wrong_one_is_caught(monkeypatch) ->
         case.check_variants_agree()
 
 
-def test_every_step_computes_gradients_for_what_it_uses() -> None:
+@pytest.mark.parametrize('dtype', ['fp32', 'bf16'])
+def test_every_step_computes_gradients_for_what_it_uses(dtype: str) -> None:
     case = _LinearCase(24, 16, 10, 3, torch.device('cpu'))
     for variant in VARIANTS:
-        case.step(variant, 'fp32')()
+        case.step(variant, dtype)()
         used = case.parameters() if variant != 'plain' else case.parameters()[:3]
         assert all(t.grad is not None for t in used), variant
 
