@@ -16,7 +16,6 @@ the whole comparison in one invocation and read the ratios, not the absolute num
 """
 import argparse
 import json
-import os
 import sys
 import warnings
 from typing import List, Optional
@@ -25,6 +24,7 @@ from scalenet_mm.analysis.benchmark import BenchmarkConfig, run_benchmark
 from scalenet_mm.analysis.models import MODEL_NAMES, REFERENCE_MODEL
 from scalenet_mm.analysis.report import (format_key_ratios, format_paired_ratios, format_table,
                                          format_throughput)
+from scalenet_mm.engine.atomic_checkpoint import atomic_write
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -96,9 +96,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
     def save(partial: dict) -> None:
         if args.out:
-            os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-            with open(args.out, 'w') as f:
-                json.dump(partial, f, indent=1)
+            atomic_write(args.out, json.dumps(partial, indent=1))
             log(f"  phases {partial['phases_done']} written to {args.out}")
 
     result = run_benchmark(config, log, on_phase=save)

@@ -15,9 +15,7 @@ Example::
 """
 import argparse
 import json
-import os
 import sys
-import tempfile
 from typing import Any, Dict, List, Optional
 
 from scalenet_mm.analysis.timing import DTYPES
@@ -51,26 +49,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def _write_json(result: Dict[str, Any], path: str) -> None:
-    """Write ``result`` to ``path`` through a temporary file, so no half-written JSON is left."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, suffix='.tmp')
-    try:
-        with os.fdopen(handle, 'w') as f:
-            json.dump(result, f, indent=1)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     args = parse_args(argv)
     import torch
 
     from scalenet_mm.analysis.benchmark import machine_info
     from scalenet_mm.analysis.lora_cost import format_lora_cost, measure_lora_cost
+    from scalenet_mm.engine.atomic_checkpoint import atomic_write
     if args.threads:
         torch.set_num_threads(args.threads)
     arch = json.loads(args.arch) if args.arch.strip().startswith('{') else args.arch
@@ -87,7 +72,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
           f"{', ' + machine['gpu'] if 'gpu' in machine else ''}")
     print(format_lora_cost(result))
     if args.out:
-        _write_json(result, args.out)
+        atomic_write(args.out, json.dumps(result, indent=1))
         print(f'wrote {args.out}')
     return result
 
