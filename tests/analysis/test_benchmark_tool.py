@@ -204,28 +204,32 @@ def step():
     blocks = [torch.ones(64 << 20) for _ in range(5)]  # 1.25 GiB, freed at the end
     del blocks
 
-step()
-step()  # the heap settles in the second step (one block lands one place further up)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-step()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+for _ in range(4):  # warm-up: the heap settles within three steps (blocks move up once or twice)
+    step()
+for _ in range(3):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    step()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 '''
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(__import__('platform').libc_ver()[0] != 'glibc', reason='needs glibc')
 def test_keep_memory_faults_in_nothing_after_a_step_larger_than_a_gib() -> None:
-    """A third 1.25 GiB step reuses the heap with --keep-memory; without it, it faults.
+    """After warm-up, 1.25 GiB steps reuse the heap with --keep-memory; without it they fault.
 
-    1.25 GiB is above any finite trim threshold small enough to matter (1 GiB was used once
-    and returned batch-32 activations to the OS each step).
+    Each of three steps after a four-step warm-up must fault in under 2 % of its pages (with
+    glibc's defaults every step maps and faults its blocks anew). 1.25 GiB is above the 1 GiB
+    trim threshold once used, which returned batch-32 activations to the OS; that older
+    setting fails this test only in some runs (whether the freed blocks reach the heap top
+    depends on where small Python objects landed), so it is no reliable guard against it.
     """
     import subprocess
 
     def faults(mode: str) -> int:
         done = subprocess.run([sys.executable, '-c', FAULTS_AFTER_A_LARGE_STEP, mode],
                               capture_output=True, text=True, cwd=REPO_ROOT, check=True)
-        return int(done.stdout.split()[-1])
+        return max(int(line) for line in done.stdout.split()[-3:])
 
     pages = 5 * (256 << 20) // 4096
     assert faults('default') > pages // 2
