@@ -37,9 +37,8 @@ from .params import (checkpoint_file_bytes, count_parameter_uses, count_unique_p
                      optimizer_state_bytes, scalenet_parameter_split)
 from .report import compute_ratios, key_ratios, paired_ratios
 from .throughput import achieved_tflops, peak_tflops
-from .timing import (DTYPES, Samples, interleaved_times, make_infer_step, make_train_step,
-                     unsteady_models,
-                     median)
+from .timing import (DTYPES, Samples, check_device, interleaved_times, make_infer_step,
+                     make_train_step, median, unsteady_models)
 
 Log = Callable[[str], None]
 
@@ -87,8 +86,6 @@ class BenchmarkConfig:
             raise ValueError('timer=cpu (process CPU time) is only meaningful on the CPU')
         if self.dtype not in DTYPES:
             raise ValueError(f'dtype={self.dtype!r} is unknown; choose from {list(DTYPES)}')
-        if self.dtype == 'fp16' and not self.device.startswith('cuda'):
-            raise ValueError('dtype=fp16 needs a CUDA device; use bf16 on CPU')
         if self.repeats < 1 or self.warmup < 0 or self.batch_size < 1:
             raise ValueError('repeats and batch_size must be >= 1 and warmup >= 0')
         if self.peak_tflops is not None and not (math.isfinite(self.peak_tflops)
@@ -99,6 +96,7 @@ class BenchmarkConfig:
                              f'look the GPU up')
         resolve_arch(self.arch)
         scaled_depth(self.arch, self.depth)
+        check_device(self.device, self.dtype)
 
 
 def machine_info(device: torch.device) -> Dict[str, Any]:

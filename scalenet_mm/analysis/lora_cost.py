@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from ..method.adapters import LoRA
 from .models import ArchSpec, resolve_arch, scaled_depth
-from .timing import autocast_context, interleaved_times, median, synchronize
+from .timing import autocast_context, check_device, interleaved_times, median, synchronize
 
 VARIANTS = ('plain', 'fold', 'branch')
 PARTS = ('weight_copy', 'fold_alone')
@@ -138,7 +138,7 @@ def measure_lora_cost(arch: ArchSpec, batch_size: int, img_size: int = 224,
     median milliseconds of every variant and part, and per layer instance the sums and the
     extra time of the fold over the plain linears, scaled to the ``depth`` model's instances.
     """
-    torch_device = torch.device(device)
+    torch_device = check_device(device, dtype)
     tokens = batch_size * ((img_size // patch_size) ** 2 + 1)
     shapes = linear_shapes(arch)
     instances = scaled_depth(arch, depth)

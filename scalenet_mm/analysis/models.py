@@ -12,6 +12,7 @@ For a pretrained arch with L layers and a depth factor (L' = factor * L):
 Every backbone gets the same linear head on its class token (``num_classes`` outputs), so a
 training step (cross-entropy, backward, AdamW) means the same thing for all of them.
 """
+import json
 import logging
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, Optional, Sequence, Union
@@ -39,6 +40,25 @@ def resolve_arch(arch: ArchSpec) -> Dict[str, int]:
     if not isinstance(arch, dict) or not set(keys) <= set(arch):
         raise ValueError(f'arch={arch!r} must be a name or a dict with keys {list(keys)}')
     return {k: int(arch[k]) for k in keys}
+
+
+def parse_arch(text: str) -> ArchSpec:
+    """``--arch`` as typed on a command line: a name, or a JSON dict of the four sizes.
+
+    Raises ValueError naming the text and the expected form when the JSON does not parse or
+    the name / dict is not an arch (checked by :func:`resolve_arch`).
+    """
+    arch: ArchSpec = text
+    if text.strip().startswith('{'):
+        try:
+            arch = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f'--arch {text!r} is not valid JSON ({error.msg} at character {error.pos}); '
+                f'give a name such as deit-base or a dict such as \'{{"embed_dims": 384, '
+                f'"num_layers": 12, "num_heads": 6, "feedforward_channels": 1536}}\'') from error
+    resolve_arch(arch)
+    return arch
 
 
 def scaled_depth(arch: ArchSpec, depth: float) -> int:

@@ -25,6 +25,26 @@ def autocast_context(device: torch.device, dtype: str) -> ContextManager:
     return torch.autocast(device_type=device.type, dtype=DTYPES[dtype])
 
 
+def check_device(device: str, dtype: str = 'fp32') -> torch.device:
+    """The torch device for ``device``; ValueError naming it when it cannot run here.
+
+    Checked before any model is built, so a run without a GPU fails at once and not after
+    minutes of CPU work. ``fp16`` autocast needs CUDA (CPU autocast is bf16).
+    """
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"device={device!r} is not a device; use 'cpu' or 'cuda[:N]'") from error
+    if parsed.type not in ('cpu', 'cuda'):
+        raise ValueError(f"device={device!r} is not supported; use 'cpu' or 'cuda[:N]'")
+    if parsed.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'device={device!r} but CUDA is not available here (no GPU or driver '
+                         f'for torch {torch.__version__}); use --device cpu')
+    if dtype == 'fp16' and parsed.type != 'cuda':
+        raise ValueError('dtype=fp16 needs a CUDA device; use bf16 on CPU')
+    return parsed
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for queued device work, so wall-clock time covers it."""
     if device.type == 'cuda':

@@ -125,6 +125,7 @@ def test_peak_memory_measured_in_fresh_processes(tmp_path, capsys):
     ('timer', 'gpu', "timer='gpu'"),
     ('models', ('scalenet', 'resnet'), 'models='),
     ('repeats', 0, 'repeats'),
+    ('dtype', 'fp16', 'dtype=fp16 needs a CUDA device'),
 ])
 def test_bad_options_are_rejected_with_their_name(option: str, value: Any, named: str) -> None:
     from scalenet_mm.analysis.benchmark import BenchmarkConfig
@@ -234,3 +235,15 @@ def test_keep_memory_faults_in_nothing_after_a_step_larger_than_a_gib() -> None:
     pages = 5 * (256 << 20) // 4096
     assert faults('default') > pages // 2
     assert faults('keep') < pages // 50
+
+
+def test_a_malformed_arch_json_is_named(tmp_path: Path) -> None:
+    out = tmp_path / 'bench.json'
+    old = sys.argv
+    sys.argv = [str(TOOL), '--arch', '{"embed_dims": 32', '--out', str(out)]
+    try:
+        with pytest.raises(SystemExit, match=r"--arch '\{\"embed_dims\": 32' is not valid JSON"):
+            runpy.run_path(str(TOOL), run_name='__main__')
+    finally:
+        sys.argv = old
+    assert not out.exists()

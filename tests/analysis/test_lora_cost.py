@@ -108,8 +108,37 @@ def test_bad_options_are_rejected_with_their_name(argv: List[str], named: str, c
     assert named in capsys.readouterr().err
 
 
-def test_an_unknown_arch_is_a_clean_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize('arch, named', [
+    ('deit-huge-typo', "arch='deit-huge-typo' is unknown"),
+    ('{"embed_dims": 32', 'is not valid JSON'),
+    ('{"embed_dims": 32}', 'must be a name or a dict with keys'),
+])
+def test_a_bad_arch_is_a_clean_error_before_measuring(arch: str, named: str, tmp_path: Path,
+                                                      capsys) -> None:
     out = tmp_path / 'lora.json'
-    with pytest.raises(SystemExit, match='unknown'):
-        run_tool(['--arch', 'deit-huge-typo', '--out', str(out)])
+    with pytest.raises(SystemExit):
+        run_tool(['--arch', arch, '--out', str(out)])
+    assert named in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_an_unwritable_out_is_refused_before_measuring(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('not a folder')
+    with pytest.raises(SystemExit):
+        run_tool(['--arch', json.dumps(TINY), '--out', str(blocker / 'lora.json')])
+    err = capsys.readouterr().err
+    assert f'cannot create {blocker}' in err and 'choose a writable folder' in err
+    assert blocker.read_text() == 'not a folder'
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the error where CUDA is missing')
+@pytest.mark.parametrize('device, dtype, named', [
+    ('cuda', 'bf16', "device='cuda' but CUDA is not available here"),
+    ('cpu', 'fp16', 'dtype=fp16 needs a CUDA device'),
+    ('tpu', 'fp32', "device='tpu' is not"),
+])
+def test_a_device_that_cannot_run_here_is_named(device: str, dtype: str, named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        measure_lora_cost(TINY, batch_size=1, img_size=32, repeats=1, warmup=0, device=device,
+                          dtype=dtype)

@@ -21,7 +21,7 @@ import warnings
 from typing import List, Optional
 
 from scalenet_mm.analysis.benchmark import BenchmarkConfig, run_benchmark
-from scalenet_mm.analysis.models import MODEL_NAMES, REFERENCE_MODEL
+from scalenet_mm.analysis.models import MODEL_NAMES, REFERENCE_MODEL, parse_arch
 from scalenet_mm.analysis.report import (format_key_ratios, format_paired_ratios, format_table,
                                          format_throughput)
 from scalenet_mm.engine.atomic_checkpoint import atomic_write
@@ -79,7 +79,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
-    arch = json.loads(args.arch) if args.arch.strip().startswith('{') else args.arch
+    try:
+        arch = parse_arch(args.arch)
+    except ValueError as error:
+        sys.exit(f'error: {error}')
     config = BenchmarkConfig(
         arch=arch, depth=float(args.depth),
         batch_size=args.batch_size, img_size=args.img_size, device=args.device,

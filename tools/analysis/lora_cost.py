@@ -15,9 +15,11 @@ Example::
 """
 import argparse
 import json
+import os
 import sys
 from typing import Any, Dict, List, Optional
 
+from scalenet_mm.analysis.models import parse_arch
 from scalenet_mm.analysis.timing import DTYPES
 
 
@@ -46,7 +48,25 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.img_size % args.patch_size:
         parser.error(f'--img-size {args.img_size} is not a multiple of --patch-size '
                      f'{args.patch_size}')
+    try:
+        args.arch = parse_arch(args.arch)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.out:
+        _check_writable(parser, args.out)
     return args
+
+
+def _check_writable(parser: argparse.ArgumentParser, path: str) -> None:
+    """Fail before measuring (not after minutes of it) when ``path`` cannot be written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        parser.error(f'--out {path}: cannot create {folder} ({error.strerror}); '
+                     f'choose a writable folder')
+    if not os.access(folder, os.W_OK):
+        parser.error(f'--out {path}: {folder} is not writable; choose a writable folder')
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
@@ -58,10 +78,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     from scalenet_mm.engine.atomic_checkpoint import atomic_write
     if args.threads:
         torch.set_num_threads(args.threads)
-    arch = json.loads(args.arch) if args.arch.strip().startswith('{') else args.arch
     try:
         result = measure_lora_cost(
-            arch, args.batch_size, img_size=args.img_size, patch_size=args.patch_size,
+            args.arch, args.batch_size, img_size=args.img_size, patch_size=args.patch_size,
             rank=args.rank, depth=args.depth, repeats=args.repeats, warmup=args.warmup,
             device=args.device, dtype=args.dtype)
     except ValueError as error:
