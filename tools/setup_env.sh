@@ -103,7 +103,7 @@ build_mmcv() {  # builds mmcv 2.1.0 with ops from the PyPI sdist into $torch_cac
   # Strip debug symbols from the extension: 32 MB -> about 1.4 MB, ops unchanged.
   "$VPY" -m wheel unpack -d "$work/unpacked" "$work"/dist/mmcv-*.whl >/dev/null
   find "$work/unpacked" -name '_ext*.so' -exec strip --strip-debug {} \; 2>/dev/null || true
-  mkdir -p "$torch_cache"
+  mkdir -p "$torch_cache" "$work/packed"  # wheel >= 0.48 no longer creates -d DIR itself
   "$VPY" -m wheel pack -d "$work/packed" "$work"/unpacked/mmcv-2.1.0 >/dev/null
   local tmp_copy
   tmp_copy=$(mktemp "$torch_cache/.partial.XXXXXX")
