@@ -3,6 +3,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+import method_import  # noqa: F401  (scalenet_mm.method without OpenMMLab, see there)
 from scalenet_mm.method import AdapterConfig, Bottleneck, LayerInstance, LoRA, adapted_linear
 
 
