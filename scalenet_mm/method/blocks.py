@@ -157,7 +157,10 @@ class LayerInstance(nn.Module):
         return super().train(mode)
 
     def _apply(self, fn, *args, **kwargs):  # type: ignore[override]
-        self._merged_cache.clear()  # device / dtype moves invalidate cached merges
+        # Device / dtype moves (.to, .cuda, .half, ...) invalidate cached merges. nn.Module has
+        # no public hook for them: every one goes through the private ``_apply``, the one place
+        # we rely on it (tests/method/test_blocks.py checks that .to() and .double() still do).
+        self._merged_cache.clear()
         return super()._apply(fn, *args, **kwargs)
 
     def __deepcopy__(self, memo):  # caches never travel with copies

@@ -74,3 +74,27 @@ def test_drop_path_in_training_only_and_rate_one_drops_both_branches():
         evaluated = block(x, always, (2, 2))
     assert not torch.allclose(evaluated, x)
     torch.testing.assert_close(evaluated, trained)
+
+
+def test_dtype_moves_clear_the_eval_merge_cache():
+    """The eval cache of merged LoRA weights is cleared through ``nn.Module._apply`` (torch has
+    no public hook for .to/.double/.cuda): this fails if torch stops routing moves through it."""
+    torch.manual_seed(0)
+    from scalenet_mm.method import AdapterConfig
+    block = SharedBlock(DIMS, HEADS, FFN)
+    instance = LayerInstance(0, DIMS, HEADS, FFN,
+                             adapter=AdapterConfig.from_spec(dict(type='lora', rank=2)))
+    randomize(instance, 1)
+    block.eval(), instance.eval()
+    x = torch.randn(1, 4, DIMS)
+    with torch.no_grad():
+        block(x, instance, (2, 2))
+        assert set(instance._merged_cache) == {'qkv', 'proj', 'fc1', 'fc2'}
+        instance.to(torch.float64)
+        assert instance._merged_cache == {}
+        block.double()
+        out = block(x.double(), instance, (2, 2))
+        assert out.dtype == torch.float64
+        assert all(v[1].dtype == torch.float64 for v in instance._merged_cache.values())
+        instance.float()
+        assert instance._merged_cache == {}
