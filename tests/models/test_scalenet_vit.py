@@ -375,7 +375,7 @@ def test_init_weights_without_loading_leaves_the_checkpoint_alone(tmp_path):
 
 def test_pos_embed_of_another_grid_is_resized_and_a_non_square_one_is_named():
     ref = plain_vit(3)  # 4x4 patches + class token
-    model = ScaleNetViT(arch=ARCH, depth=3, img_size=48, patch_size=8)  # 6x6 + class token
+    model = ScaleNetViT(arch=ARCH, depth=3, adapter=None, img_size=48, patch_size=8)  # 6x6 + cls
     sd = ref.state_dict()
     model.load_state_dict(sd, strict=True)
     assert model.pos_embed.shape == (1, 37, 32)
