@@ -51,12 +51,12 @@ def expand_checkpoint(base: Union[str, Mapping[str, Any]], model: nn.Module,
     raw, source = read_checkpoint(base, map_location)
     state_dict = unwrap_state_dict(raw, source)
     backbone, prefix = _find_backbone(model)
-    saved = backbone.init_cfg
-    backbone.init_cfg = None  # initialise from scratch first: adapters, gates, heads
-    try:
+    # Initialise from scratch first (adapters, gates, heads) without the backbone's own
+    # ``init_cfg`` checkpoint: the weights come from ``base``. The backbone is then marked
+    # initialised, so the model's mmengine ``init_weights`` skips it and does the rest.
+    backbone.init_weights(load_pretrained=False)
+    if backbone is not model:
         model.init_weights()
-    finally:
-        backbone.init_cfg = saved
     report = load_pretrained(backbone, state_dict, map_location=map_location)
     report.checkpoint = source
     # own norms of instances that the checkpoint did not provide start as their source's

@@ -23,20 +23,13 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
+from timm.layers import drop_path  # stochastic depth (per-sample residual drop), timm's
 
 from .adapters import AdapterConfig, Bottleneck, LoRA
-from .attention import decomposed_rel_pos_bias, window_partition, window_unpartition
+from .attention import decomposed_rel_pos_bias, merge_windows, partition_windows
 
 NormFactory = Callable[[int], nn.Module]
-
-
-def drop_path(x: torch.Tensor, drop_prob: float, training: bool) -> torch.Tensor:
-    """Stochastic depth: zero a sample's residual branch with probability ``drop_prob``."""
-    if drop_prob == 0.0 or not training:
-        return x
-    keep = 1.0 - drop_prob
-    mask = x.new_empty((x.shape[0], ) + (1, ) * (x.ndim - 1)).bernoulli_(keep)
-    return x * mask / keep
 
 
 class Attention(nn.Module):
@@ -164,7 +157,10 @@ class LayerInstance(nn.Module):
         return super().train(mode)
 
     def _apply(self, fn, *args, **kwargs):  # type: ignore[override]
-        self._merged_cache.clear()  # device / dtype moves invalidate cached merges
+        # Device / dtype moves (.to, .cuda, .half, ...) invalidate cached merges. nn.Module has
+        # no public hook for them: every one goes through the private ``_apply``, the one place
+        # we rely on it (tests/method/test_blocks.py checks that .to() and .double() still do).
+        self._merged_cache.clear()
         return super()._apply(fn, *args, **kwargs)
 
     def __deepcopy__(self, memo):  # caches never travel with copies
@@ -255,10 +251,10 @@ class SharedBlock(nn.Module):
                 raise ValueError('window attention needs patch tokens only; build the backbone '
                                  'with with_cls_token=False for windowed instances')
             B, _, C = h.shape
-            windows, padded = window_partition(h.view(B, hw[0], hw[1], C), instance.window_size)
             ws = instance.window_size
+            windows, padded = partition_windows(h.view(B, hw[0], hw[1], C), ws)
             a = self._self_attention(windows, instance, (ws, ws))
-            a = window_unpartition(a, ws, padded, hw).view(B, -1, C)
+            a = merge_windows(a, ws, padded, hw).view(B, -1, C)
         else:
             a = self._self_attention(h, instance, hw)
         a = adapted_linear(a, self.attn.proj, instance, 'proj')

@@ -1,6 +1,7 @@
 """Layer maps: the paper's cyclic map, the interleaved variant, explicit lists and their errors."""
 import pytest
 
+import method_import  # noqa: F401  (scalenet_mm.method without OpenMMLab, see there)
 from scalenet_mm.method import build_layer_map, first_use, inserted_instances, resolve_depth
 
 

@@ -349,3 +349,37 @@ def test_builds_from_both_registries():
     for registry in (PRETRAIN_MODELS, DET_MODELS):
         model = registry.build(copy.deepcopy(cfg))
         assert isinstance(model, ScaleNetViT) and model.depth == 6
+
+
+def test_init_weights_runs_other_init_cfgs_keeps_init_cfg_and_runs_once():
+    init_cfg = [dict(type='Constant', layer='Linear', val=0.5, bias=0.0)]
+    model = ScaleNetViT(**SMALL, depth=6, adapter=None, init_cfg=copy.deepcopy(init_cfg))
+    model.init_weights()
+    assert model.is_init and model.init_cfg == init_cfg
+    assert torch.all(model.layers[1].attn.qkv.weight == 0.5)
+    with torch.no_grad():
+        model.layers[1].attn.qkv.weight.fill_(2.0)
+    model.init_weights()  # mmengine semantics: a second call changes nothing
+    assert torch.all(model.layers[1].attn.qkv.weight == 2.0)
+
+
+def test_init_weights_without_loading_leaves_the_checkpoint_alone(tmp_path):
+    path = tmp_path / 'missing.pth'  # would raise if it were read
+    model = ScaleNetViT(**SMALL, depth=6, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights(load_pretrained=False)
+    assert model.is_init
+    with pytest.raises(Exception, match='missing.pth'):
+        ScaleNetViT(**SMALL, depth=6,
+                    init_cfg=dict(type='Pretrained', checkpoint=str(path))).init_weights()
+
+
+def test_pos_embed_of_another_grid_is_resized_and_a_non_square_one_is_named():
+    ref = plain_vit(3)  # 4x4 patches + class token
+    model = ScaleNetViT(arch=ARCH, depth=3, adapter=None, img_size=48, patch_size=8)  # 6x6 + cls
+    sd = ref.state_dict()
+    model.load_state_dict(sd, strict=True)
+    assert model.pos_embed.shape == (1, 37, 32)
+    torch.testing.assert_close(model.pos_embed[:, 0], sd['pos_embed'][:, 0])
+    bad = dict(sd, pos_embed=torch.zeros(1, 1 + 15, 32))
+    with pytest.raises(ValueError, match=r'pos_embed of shape \(1, 16, 32\).*not a square grid'):
+        model.load_state_dict(bad, strict=True)

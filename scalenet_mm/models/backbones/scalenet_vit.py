@@ -21,7 +21,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 from mmcv.cnn.bricks.transformer import PatchEmbed
-from mmengine.model import ModuleList
+from mmengine.logging import print_log
+from mmengine.model import ModuleList, initialize
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.models.backbones.vision_transformer import VisionTransformer
@@ -149,7 +150,7 @@ class ScaleNetViT(BaseBackbone):
             self.cls_token = None
         self.pos_embed = nn.Parameter(
             torch.zeros(1, num_patches + self.num_extra_tokens, self.embed_dims))
-        self._register_load_state_dict_pre_hook(self._prepare_pos_embed)
+        self.register_load_state_dict_pre_hook(_prepare_pos_embed)
         self.drop_after_pos = nn.Dropout(p=drop_rate)
 
         self.out_indices = self._parse_indices(out_indices, 'out_indices')
@@ -224,48 +225,40 @@ class ScaleNetViT(BaseBackbone):
         return parsed
 
     # ------------------------------------------------------------------ weights
-    def _prepare_pos_embed(self, state_dict: Dict[str, torch.Tensor], prefix: str, *args,
-                           **kwargs) -> None:
-        """Resize a checkpoint's position embedding to this model's grid (as mmpretrain's ViT).
+    def init_weights(self, load_pretrained: bool = True) -> None:
+        """Initialise from scratch, then load ``init_cfg``'s pretrained checkpoint; then derive
+        per-instance state (own LayerNorms) from the source layers where it was not loaded.
 
-        A checkpoint with a class-token entry (e.g. DeiT at 224: 1 + 14*14) loaded into a
-        model without one (detection: ``with_cls_token=False``) at another grid size has that
-        entry dropped first; mmpretrain's hook drops it only when the grids already match.
+        The ``Pretrained`` entry of ``init_cfg`` is loaded by
+        :func:`scalenet_mm.checkpoint.load_pretrained` (DeiT / timm / mmpretrain / ScaleNet
+        layouts) instead of mmengine's ``PretrainedInit`` (mmpretrain keys only); the other
+        entries go through mmengine's :func:`~mmengine.model.initialize`, after the
+        from-scratch init. As mmengine's ``BaseModule``, a second call changes nothing, and
+        ``is_init`` is set, so a parent's ``init_weights`` skips this module.
+
+        Args:
+            load_pretrained: False initialises without loading the checkpoint (used when the
+                weights come from elsewhere, e.g. :func:`scalenet_mm.checkpoint.expand_checkpoint`).
         """
-        name = prefix + 'pos_embed'
-        if not self.with_cls_token and name in state_dict:
-            length = state_dict[name].shape[1]
-            if (length != self.pos_embed.shape[1] and math.isqrt(length)**2 != length
-                    and math.isqrt(length - 1)**2 == length - 1):
-                state_dict[name] = state_dict[name][:, 1:]
-        VisionTransformer._prepare_pos_embed(self, state_dict, prefix, *args, **kwargs)
-
-    def init_weights(self) -> None:
-        """Initialise from scratch, or load ``init_cfg``'s pretrained checkpoint; then derive
-        per-instance state (own LayerNorms) from the source layers where it was not loaded."""
-        if self._is_init:  # mmengine semantics: a second call only warns and changes nothing
+        if self.is_init:  # mmengine semantics: a second call only warns and changes nothing
             super().init_weights()
             return
-        pretrained = None
         cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [self.init_cfg]
         others = [c for c in cfgs if c and c.get('type') != 'Pretrained']
         pretrained_cfgs = [c for c in cfgs if c and c.get('type') == 'Pretrained']
-        if pretrained_cfgs:
-            pretrained = pretrained_cfgs[-1]
         self._init_scratch()
-        saved, self.init_cfg = self.init_cfg, (others or None)
-        try:
-            super().init_weights()
-        finally:
-            self.init_cfg = saved
+        if others:
+            initialize(self, others)
         loaded: Set[str] = set()
-        if pretrained is not None:
-            from ...checkpoint import load_pretrained
-            report = load_pretrained(self, pretrained['checkpoint'],
+        if pretrained_cfgs and load_pretrained:
+            from ...checkpoint import load_pretrained as load_checkpoint
+            pretrained = pretrained_cfgs[-1]
+            report = load_checkpoint(self, pretrained['checkpoint'],
                                      prefix=pretrained.get('prefix'),
                                      map_location=pretrained.get('map_location', 'cpu'))
             loaded = set(report.loaded_keys)
         self.sync_instances_from_sources(skip_keys=loaded)
+        self.is_init = True
 
     def _init_scratch(self) -> None:
         """From-scratch init (timm-style): truncated-normal linears and embeddings."""
@@ -370,7 +363,15 @@ class ScaleNetViT(BaseBackbone):
         return tuple(outs)
 
     def _format_output(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        return VisionTransformer._format_output(self, x, hw)
+        """One output in the form ``out_type`` names (the same forms as mmpretrain's ViT)."""
+        if self.out_type == 'raw':
+            return x
+        if self.out_type == 'cls_token':
+            return x[:, 0]
+        patch_tokens = x[:, self.num_extra_tokens:]
+        if self.out_type == 'featmap':  # (B, N, C) -> (B, C, H, W)
+            return patch_tokens.reshape(x.shape[0], *hw, -1).permute(0, 3, 1, 2)
+        return self.ln2(patch_tokens.mean(dim=1))  # 'avg_featmap'
 
     # ------------------------------------------------------------------ reporting
     def count_parameters(self) -> Dict[str, int]:
@@ -400,3 +401,38 @@ class ScaleNetViT(BaseBackbone):
                 f'layer_map={self.layer_map}, adapter={adapter}, '
                 f'params(total={counts["total"]:,}, shared={counts["shared"]:,}, '
                 f'per_instance={counts["per_instance"]:,}, other={counts["other"]:,})')
+
+
+def _prepare_pos_embed(module: ScaleNetViT, state_dict: Dict[str, torch.Tensor], prefix: str,
+                       *args: Any) -> None:
+    """``load_state_dict`` pre-hook: fit a checkpoint's position embedding to ``module``'s grid.
+
+    The same adaptation as mmpretrain's ViT, through its public ``resize_pos_embed``: a
+    class-token entry the model does not have is dropped (also when the grids differ, e.g. a
+    DeiT checkpoint at 224 px, 1 + 14*14, into a detection backbone without class token),
+    then the patch part is resized (``interpolate_mode``) to the model's grid.
+    """
+    name = prefix + 'pos_embed'
+    if name not in state_dict:
+        return
+    pos_embed = state_dict[name]
+    length, wanted = pos_embed.shape[1], module.pos_embed.shape[1]
+    if not module.with_cls_token and length != wanted and (
+            length == wanted + 1 or (math.isqrt(length)**2 != length
+                                     and math.isqrt(length - 1)**2 == length - 1)):
+        pos_embed = pos_embed[:, 1:]
+        length = pos_embed.shape[1]
+    if pos_embed.shape != module.pos_embed.shape:
+        patches = length - module.num_extra_tokens
+        side = math.isqrt(max(patches, 0))
+        if patches <= 0 or side * side != patches:
+            raise ValueError(
+                f'{name} of shape {tuple(state_dict[name].shape)} cannot be resized to '
+                f'{tuple(module.pos_embed.shape)}: after {module.num_extra_tokens} extra token(s) '
+                f'its {patches} entries are not a square grid; load a ViT checkpoint whose '
+                f'position embedding matches this arch (with_cls_token={module.with_cls_token})')
+        print_log(f'Resize the pos_embed shape from {tuple(state_dict[name].shape)} to '
+                  f'{tuple(module.pos_embed.shape)}.', logger='current')
+        pos_embed = resize_pos_embed(pos_embed, (side, side), module.patch_resolution,
+                                     module.interpolate_mode, module.num_extra_tokens)
+    state_dict[name] = pos_embed
