@@ -15,3 +15,9 @@ randomness = dict(seed=0, deterministic=False)
 # Stop before the optimizer step when a loss term is NaN/inf (names the iteration and the
 # term; the last checkpoint stays good). action='skip' drops such batches instead.
 custom_hooks = [dict(type='NonFiniteLossHook', action='raise')]
+
+# mmpretrain's visualizer, restated without the `_scope_` key that mmengine adds to every dict of
+# an `mmpretrain::` base: mmpretrain's own tools/visualization/browse_dataset.py passes the dict's
+# keys to UniversalVisualizer(...) and fails on `_scope_` (TypeError) otherwise.
+visualizer = dict(_delete_=True, type='UniversalVisualizer',
+                  vis_backends=[dict(type='LocalVisBackend')])
