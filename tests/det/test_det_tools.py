@@ -104,3 +104,33 @@ def test_dist_train_two_cpu_processes_with_checkpointing(shapes_data, run_tool, 
     assert 'find_unused_parameters=False' in wrapper
     assert 'with_cp=True' in log_text
     assert len(re.findall(r'Iter\(train\) \[\s*\d+/2\]', log_text)) == 2
+
+
+def _mmdet_tool(name: str) -> Path:
+    """A tool of mmdet's own (shipped in its wheel under mmdet/.mim/tools)."""
+    import mmdet
+    return Path(mmdet.__file__).parent / '.mim' / 'tools' / name
+
+
+def test_mmdet_browse_dataset_on_our_config(trained_det, shapes_data, run_tool,
+                                            tmp_path: Path) -> None:
+    """mmdet's own browse_dataset.py draws the training pipeline's output of our config."""
+    out_dir = tmp_path / 'browse'
+    run_tool([_mmdet_tool('analysis_tools/browse_dataset.py'), trained_det['config'],
+              '--output-dir', out_dir, '--not-show'], timeout=300)
+    drawn = sorted(out_dir.iterdir())
+    assert len(drawn) == shapes_data['train'].num_images
+    assert cv2.imread(str(drawn[0])) is not None
+
+
+def test_mmdet_analyze_results_on_our_predictions(trained_det, run_tool, tmp_path: Path) -> None:
+    """mmdet's analyze_results.py ranks our model's dumped predictions (tools/test.py --out)
+    per image with COCO mAP and draws the best and worst ones."""
+    preds = tmp_path / 'preds.pkl'
+    run_tool(['tools/test.py', trained_det['config'], trained_det['checkpoint'],
+              '--work-dir', tmp_path / 'work', '--out', preds], timeout=600)
+    show_dir = tmp_path / 'ranked'
+    run_tool([_mmdet_tool('analysis_tools/analyze_results.py'), trained_det['config'], preds,
+              show_dir, '--topk', '1'], timeout=600)
+    assert sorted(p.name for p in show_dir.iterdir()) == ['bad', 'good']
+    assert len(list((show_dir / 'good').iterdir())) == 1
