@@ -12,8 +12,9 @@ The fix, scoped: :func:`load_from_local_trusted` becomes mmengine's loader for l
 unpickles with ``weights_only=False`` ONLY files under a trusted location:
 
 * the work dir of the run (``install(work_dir=...)``, which ``tools/train.py`` and
-  ``tools/test.py`` call once the work dir is known; ``SafeCheckpointHook`` also trusts its
-  Runner's work dir from ``before_run`` to ``after_run``): the files the Runner itself wrote;
+  ``tools/test.py`` call once the work dir is known; ``SafeCheckpointHook`` also does it for
+  its Runner's work dir from ``before_run`` to ``after_run``, :func:`trust_run`, so a config
+  that names the hook resumes without ``install()``): the files the Runner itself wrote;
 * paths the user names explicitly: :func:`trust_checkpoints` (or ``install(trusted=...)``),
   ``--trust-checkpoint PATH`` of the tools, or the environment variable
   ``SCALENET_MM_TRUSTED_CHECKPOINTS`` (paths separated by ``os.pathsep``). A path may be a
@@ -24,6 +25,7 @@ nothing executed); when that fails the error names the file and how to trust it.
 """
 import os
 import os.path as osp
+import pickle
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional, Union
 
@@ -81,10 +83,11 @@ def trusted_locations() -> List[str]:
 
 
 def is_trusted(filename: PathLike) -> bool:
-    """Whether ``filename`` is a trusted file or lies below a trusted folder."""
+    """Whether ``filename`` is a trusted file or lies below a trusted folder (a trusted path
+    that is not an existing file counts as a folder: a work dir may not exist yet)."""
     real = _real(filename)
     for location in trusted_locations():
-        if real == location or (osp.isdir(location)
+        if real == location or (not osp.isfile(location)
                                 and osp.commonpath([real, location]) == location):
             return True
     return False
@@ -118,9 +121,9 @@ def load_from_local_trusted(filename: str, map_location: MapLocation = None) -> 
         FileNotFoundError: when ``filename`` is not an existing file.
         UnsafeCheckpointError: an untrusted file needs code to be unpickled (nothing was
             executed); the message says how to trust it.
-        CheckpointFormatError: the file is not a readable PyTorch checkpoint.
+        RuntimeError / pickle.UnpicklingError: as ``torch.load`` raises them for a file that
+            is not a readable checkpoint (mmengine's own loader does the same).
     """
-    from ..checkpoint.files import load_weights_only
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(
@@ -130,7 +133,49 @@ def load_from_local_trusted(filename: str, map_location: MapLocation = None) -> 
     if is_trusted(filename):
         # weights_only=False on purpose: a trusted location (see the module docstring).
         return torch.load(filename, map_location=map_location, weights_only=False)
-    return load_weights_only(filename, map_location, fix=trust_hint(filename))
+    # Untrusted: exactly mmengine's own loader on torch >= 2.6 (weights only, same errors for
+    # damaged files), except that a file needing code names itself and how to trust it.
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        from ..checkpoint.errors import UnsafeCheckpointError
+        from ..checkpoint.files import _starts_like_pickle, unsafe_globals
+        if 'Unsupported global' not in str(err) and not _starts_like_pickle(filename):
+            raise  # not a pickle at all: mmengine's error
+        names = unsafe_globals(filename)
+        what = f' (it references {names})' if names else ''
+        raise UnsafeCheckpointError(
+            f'refused to unpickle {filename}: it holds Python objects other than tensors and '
+            f'plain values{what}, and unpickling them can run arbitrary code; only the run\'s '
+            f'own work dir and paths trusted explicitly are unpickled fully. '
+            f'{trust_hint(filename)}') from None
+
+
+def trust_run(work_dir: PathLike) -> Callable[[], None]:
+    """Let a Runner resume its own checkpoints: trust ``work_dir`` and make the scoped loader
+    mmengine's local loader if it is not already; return a function that undoes both.
+
+    ``SafeCheckpointHook`` calls it in ``before_run`` (before the Runner resumes) and the
+    returned undo in ``after_run``. Outside trusted paths the scoped loader behaves as
+    mmengine's own does on torch >= 2.6 (weights only), so a run that crashes before
+    ``after_run`` leaves nothing riskier behind than its work dir trusted.
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from ..private_api import checkpoint_schemes
+    previous = checkpoint_schemes().get(LOCAL_PREFIX)
+    swapped = previous is not load_from_local_trusted
+    if swapped:
+        CheckpointLoader.register_scheme(LOCAL_PREFIX, load_from_local_trusted, force=True)
+    trust_checkpoints(work_dir)
+
+    def undo() -> None:
+        untrust_checkpoints(work_dir)
+        if swapped and previous is not None \
+                and checkpoint_schemes().get(LOCAL_PREFIX) is load_from_local_trusted:
+            CheckpointLoader.register_scheme(LOCAL_PREFIX, previous, force=True)
+
+    return undo
 
 
 def local_checkpoint_loader_registered() -> bool:

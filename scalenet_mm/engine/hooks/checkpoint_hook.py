@@ -22,9 +22,11 @@ mmengine 0.10.7's ``CheckpointHook`` has three gaps this subclass closes:
    so its checkpoints are written atomically without changing mmengine's backend for any
    other file.
 5. On torch >= 2.6 mmengine cannot resume its own checkpoints (``weights_only``). Before the
-   run starts, this hook marks the run's work dir as trusted for the scoped resume loader
-   (:mod:`scalenet_mm.runtime.checkpoint_loading`), and drops it after the run; the loader
-   itself is switched on by :func:`scalenet_mm.runtime.install` (``tools/train.py`` does).
+   run starts (``before_run``, before the Runner resumes) this hook trusts the run's work
+   dir for the scoped resume loader (:func:`scalenet_mm.runtime.checkpoint_loading.trust_run`,
+   which also makes that loader mmengine's local one if :func:`scalenet_mm.runtime.install`
+   has not), and undoes both after the run. Files outside the work dir still load
+   weights-only.
 
 The hook is registered under its own name only: a config switches it on with
 ``default_hooks.checkpoint = dict(type='SafeCheckpointHook', ...)`` (the project's configs
@@ -90,19 +92,17 @@ class SafeCheckpointHook(CheckpointHook):
 
     # ------------------------------------------------------------------ start / resume
     def before_run(self, runner) -> None:
-        """Trust the run's own work dir for resume (see the module docstring, point 5)."""
-        from ...runtime.checkpoint_loading import trust_checkpoints
+        """Let the Runner resume its own checkpoints (module docstring, point 5)."""
+        from ...runtime.checkpoint_loading import trust_run
         super().before_run(runner)
-        self._trusted_work_dir = runner.work_dir
-        trust_checkpoints(runner.work_dir)
+        self._untrust = trust_run(runner.work_dir)
 
     def after_run(self, runner) -> None:
         """Stop trusting the work dir once the run is over."""
-        from ...runtime.checkpoint_loading import untrust_checkpoints
         super().after_run(runner)
-        if getattr(self, '_trusted_work_dir', None) is not None:
-            untrust_checkpoints(self._trusted_work_dir)
-            self._trusted_work_dir = None
+        undo, self._untrust = getattr(self, '_untrust', None), None
+        if undo is not None:
+            undo()
 
     def before_train(self, runner) -> None:
         """Set up as mmengine does (atomic backend for local dirs), drop stale temporaries,
