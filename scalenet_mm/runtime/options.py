@@ -114,9 +114,9 @@ def enable_amp(cfg: Config, dtype: Optional[str] = None) -> str:
         return wrapper.type
     if dtype != 'bfloat16':
         raise RuntimeError(
-            '--amp (float16) needs a GPU (CUDA, or an NPU/MLU/MUSA device): mmengine\'s '
-            'AmpOptimWrapper does not run on CPU, and this machine has no such device. Use '
-            '--amp-dtype bfloat16 for CPU autocast, or drop --amp to train in float32.')
+            '--amp needs a GPU for float16 (CUDA, or an NPU/MLU/MUSA device): mmengine\'s '
+            'AmpOptimWrapper does not run on CPU, and this machine has no such device. Drop '
+            '--amp to train in float32, or use --amp-dtype bfloat16 for CPU autocast.')
     wrapper.type = 'AutocastOptimWrapper'
     wrapper.pop('loss_scale', None)
     wrapper.dtype = dtype
