@@ -1,12 +1,13 @@
-"""The package imports and its backbone is registered in, and builds through, both
-mmpretrain's and mmdet's model registries."""
+"""The package registers its modules under their own names in mmpretrain's, mmdet's and
+mmengine's registries (building through each), and refuses to take over a name that a
+registry already holds for another object."""
 import pytest
 import torch
 from mmdet.registry import MODELS as DET_MODELS
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 
-import scalenet_mm
+import scalenet_mm  # noqa: F401
 from scalenet_mm.models import ScaleNetViT
 
 TINY = dict(type='ScaleNetViT',
@@ -14,8 +15,44 @@ TINY = dict(type='ScaleNetViT',
             depth=4, img_size=32, patch_size=8)
 
 
-def test_package_imports_with_version() -> None:
-    assert isinstance(scalenet_mm.__version__, str) and scalenet_mm.__version__
+def test_registration_never_replaces_a_framework_name() -> None:
+    """add_module is what every register_* decorator uses: same class again is a no-op, a
+    taken name raises naming both, and the registry entry stays the framework's."""
+    from mmengine.registry import Registry
+
+    from scalenet_mm.registry import add_module
+    registry = Registry('test_registry', scope='test_registry')
+
+    class FrameworkThing:
+        pass
+
+    class LoadImageFromFile:  # same name as the framework's, another class
+        pass
+
+    registry.register_module(name='LoadImageFromFile', module=FrameworkThing)
+    with pytest.raises(KeyError, match=r"'LoadImageFromFile' is already registered.*"
+                                       r"FrameworkThing.*does not replace"):
+        add_module(registry, LoadImageFromFile)
+    assert registry.get('LoadImageFromFile') is FrameworkThing
+    add_module(registry, ScaleNetViT)
+    add_module(registry, ScaleNetViT)  # a re-import: no error, same entry
+    assert registry.get('ScaleNetViT') is ScaleNetViT
+
+
+def test_own_names_are_in_every_codebase() -> None:
+    from mmdet.registry import HOOKS as DET_HOOKS, TRANSFORMS as DET_TRANSFORMS
+    from mmengine.registry import HOOKS, OPTIM_WRAPPERS
+    from mmpretrain.registry import HOOKS as PRE_HOOKS, TRANSFORMS as PRE_TRANSFORMS
+
+    from scalenet_mm.datasets import CheckedLoadImageFromFile
+    from scalenet_mm.engine import AutocastOptimWrapper
+    from scalenet_mm.engine.hooks import NonFiniteLossHook, SafeCheckpointHook
+    for registry in (HOOKS, PRE_HOOKS, DET_HOOKS):
+        assert registry.module_dict['SafeCheckpointHook'] is SafeCheckpointHook
+        assert registry.module_dict['NonFiniteLossHook'] is NonFiniteLossHook
+    for registry in (PRE_TRANSFORMS, DET_TRANSFORMS):
+        assert registry.module_dict['CheckedLoadImageFromFile'] is CheckedLoadImageFromFile
+    assert OPTIM_WRAPPERS.module_dict['AutocastOptimWrapper'] is AutocastOptimWrapper
 
 
 @pytest.mark.parametrize('registry', [PRETRAIN_MODELS, DET_MODELS], ids=['mmpretrain', 'mmdet'])

@@ -8,15 +8,22 @@ Examples::
 
 The metrics of the config's ``test_evaluator`` (top-1/top-5 accuracy, COCO AP, ...) are
 printed at the end and written to the work dir.
+
+The project's fixes are switched on (``scalenet_mm.runtime.install``, docs/stack_fixes.md).
+A Runner checkpoint (optimizer and message-hub objects) is unpickled fully only when it lies
+in the work dir (default ``work_dirs/<config name>``, where tools/train.py writes) or is
+named with ``--trust-checkpoint``; any other file loads weights-only. There is no
+``--compile``: mmengine 0.10.7 compiles only the train step (``Runner.train``).
 """
 import argparse
 
 from mmengine.config import Config, DictAction
 
-import scalenet_mm  # noqa: F401  (registers models, hooks and the checkpoint loader)
+import scalenet_mm  # noqa: F401  (registers models, hooks and transforms)
 from scalenet_mm.runtime import (add_dump_results, build_runner, check_dump_file,
-                                 enable_visualization, export_local_rank, set_checkpoint,
-                                 set_launcher, set_work_dir, shutdown_distributed)
+                                 enable_visualization, export_local_rank, install,
+                                 set_checkpoint, set_launcher, set_work_dir,
+                                 shutdown_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,6 +43,10 @@ def parse_args() -> argparse.Namespace:
                         help='seconds each image is displayed with --show')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys, e.g. test_dataloader.batch_size=8')
+    parser.add_argument('--trust-checkpoint', action='append', default=[], metavar='PATH',
+                        help='unpickle this local checkpoint file (or every file below this '
+                        'folder) fully, e.g. a Runner checkpoint outside the work dir; only '
+                        'for files you wrote yourself. Repeatable')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
@@ -56,6 +67,7 @@ def main() -> None:
     set_launcher(cfg, args.launcher)
     set_work_dir(cfg, args.config, args.work_dir)
     set_checkpoint(cfg, args.checkpoint)
+    install(work_dir=cfg.work_dir, trusted=args.trust_checkpoint)
     if args.show_dir is not None or args.show:
         enable_visualization(cfg, args.show_dir, show=args.show, wait_time=args.wait_time,
                              interval=args.interval)

@@ -3,9 +3,11 @@ kept checkpoints and the best top-1 checkpoint saved, so long ImageNet runs neit
 the disk nor lose their best epoch. ``default_scope = 'mmpretrain'`` comes from the base."""
 _base_ = ['mmpretrain::_base_/default_runtime.py']
 
+# SafeCheckpointHook: scalenet_mm's kill-safe CheckpointHook (atomic saves, the pointer
+# written before old checkpoints are deleted, exact resume), asked for by its own name.
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_last=True,
+    checkpoint=dict(type='SafeCheckpointHook', interval=1, max_keep_ckpts=3, save_last=True,
                     save_best='auto'),
 )
 

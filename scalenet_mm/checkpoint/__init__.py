@@ -1,12 +1,12 @@
 """Checkpoints: layouts and converters, safe loading and downloads, expand, export, publish,
 and the model zoo.
 
-Importing this package (``import scalenet_mm`` does) registers the verified ``http(s)://``
-checkpoint loader with mmengine (:mod:`.download`), the ``scalenet_mm::`` config package and
-the ``ModelHub`` names (:mod:`.zoo`).
+Importing this package (``import scalenet_mm`` does) adds the ``scalenet-zoo://`` scheme and
+the ``ModelHub`` names (:mod:`.zoo`); both are new names. The verified loaders for mmengine's
+own remote schemes (:mod:`.download`) are registered by :func:`scalenet_mm.runtime.install`.
 """
-from . import config_package  # noqa: F401  (scalenet_mm:: base configs)
-from .download import download_checkpoint, hub_checkpoint_dir, load_from_http_verified
+from .download import (download_checkpoint, hub_checkpoint_dir, load_from_http_verified,
+                       verified_schemes)
 from .errors import (CheckpointError, CheckpointFormatError, CheckpointMismatchError,
                      DownloadError, ExportError, UnpublishedWeightsError, UnsafeCheckpointError)
 from .expand import expand_checkpoint
@@ -21,7 +21,7 @@ from .publish import publish_checkpoint
 from .zoo import published_weights, register_model_zoo
 
 __all__ = [
-    'download_checkpoint', 'hub_checkpoint_dir', 'load_from_http_verified', 'CheckpointError',
+    'download_checkpoint', 'hub_checkpoint_dir', 'load_from_http_verified', 'verified_schemes', 'CheckpointError',
     'CheckpointFormatError', 'CheckpointMismatchError', 'DownloadError', 'ExportError',
     'UnpublishedWeightsError', 'UnsafeCheckpointError', 'expand_checkpoint', 'export_blockers',
     'export_plain_classifier', 'export_plain_state_dict', 'plain_backbone_config',

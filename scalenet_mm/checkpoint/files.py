@@ -1,8 +1,9 @@
 """Reading and writing checkpoint files safely: weights-only loads, atomic writes, hashes.
 
-Every file this project writes (converted, expanded, exported, published checkpoints) is
-written to a temporary file next to its destination and renamed into place only when
-complete, so an interrupted run never leaves a half-written ``.pth`` behind. Files are read
+Every file this project writes (converted, expanded, exported, published checkpoints) goes
+through the one atomic write (:mod:`scalenet_mm.engine.atomic_checkpoint`): a temporary file
+next to its destination, renamed into place only when complete, so an interrupted run never
+leaves a half-written ``.pth`` behind. Files are read
 with ``torch.load(weights_only=True)`` unless the caller explicitly trusts them.
 """
 import hashlib
@@ -10,7 +11,6 @@ import os
 import os.path as osp
 import pickle
 import re
-import tempfile
 from typing import Any, Callable, List, Optional, Union
 
 import torch
@@ -116,28 +116,20 @@ def load_local_checkpoint(path: str, map_location: MapLocation = 'cpu',
 
 
 def save_atomic(obj: Any, path: str) -> str:
-    """``torch.save(obj)`` to ``path`` via a temporary file in the same folder and a rename.
+    """``torch.save(obj)`` to ``path`` through the project's one atomic write.
 
-    Readers never see a partial file and a failure leaves nothing behind. ``bytes`` are
-    written as they are. Returns the absolute ``path``.
+    :func:`scalenet_mm.engine.atomic_checkpoint.atomic_output`: a temporary file in the same
+    folder, fsynced, renamed into place, the folder fsynced; on any failure the temporary
+    file is removed and ``path`` is untouched. ``bytes`` are written as they are. Returns the
+    absolute ``path``.
     """
+    from ..engine.atomic_checkpoint import atomic_output
     path = osp.abspath(osp.expanduser(path))
-    folder = osp.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.partial', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            if isinstance(obj, (bytes, bytearray)):
-                f.write(obj)
-            else:
-                torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_output(path) as f:
+        if isinstance(obj, (bytes, bytearray)):
+            f.write(obj)
+        else:
+            torch.save(obj, f)
     return path
 
 

@@ -5,14 +5,15 @@ Importing this module:
 1. registers the classification models of ``model-index.yml`` with mmpretrain's
    ``ModelHub``, so ``mmpretrain.get_model('<name>')``, ``list_models`` and the inferencers
    know them (detection entries are for mmdet, which has no such hub);
-2. registers the ``scalenet-zoo://<name>`` checkpoint scheme that registered models point
-   their weights to. It downloads the entry's ``Weights`` URL through the verified loader
-   (:mod:`.download`) and converts official DeiT/timm files to mmpretrain classifier keys.
+2. registers the ``scalenet-zoo://<name>`` checkpoint scheme (a new prefix, mmengine has
+   none of that name) that registered models point their weights to. It downloads the
+   entry's ``Weights`` URL through the verified download (:mod:`.download`, always, whether
+   or not :func:`scalenet_mm.runtime.install` ran) and converts official DeiT/timm files to mmpretrain classifier keys.
    An entry with ``Weights: null`` (every ScaleNet model so far: none is published) raises
    :class:`~.errors.UnpublishedWeightsError`, so ``get_model(name, pretrained=True)`` fails
    with that message instead of silently returning random weights.
 
-``scalenet_mm::`` base configs are handled by :mod:`.config_package`.
+``scalenet_mm::`` base configs are handled by :func:`scalenet_mm.registry.register_config_package`.
 """
 import os.path as osp
 import warnings
@@ -20,8 +21,10 @@ from typing import Any, Dict, Optional, Tuple
 
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from ..private_api import checkpoint_schemes, modelhub_models
+from .download import HTTP_PREFIXES, load_from_http_verified
 from .errors import CheckpointFormatError, UnpublishedWeightsError
-from .files import MapLocation
+from .files import MapLocation, load_weights_only
 from .formats import classifier_timm_to_mmpretrain, is_timm_layout, unwrap_state_dict
 
 ZOO_SCHEME = 'scalenet-zoo://'
@@ -67,7 +70,6 @@ def register_model_zoo(index_file: Optional[str] = None,
     already registered from the same file is skipped (re-imports are harmless); the same name
     from another file raises, as ModelHub does. Returns the number of models registered now.
     """
-    from mmpretrain.apis.model import ModelHub
     from modelindex.load_model_index import load
 
     if index_file is None:
@@ -82,7 +84,7 @@ def register_model_zoo(index_file: Optional[str] = None,
         if not _builds_in_mmpretrain(metainfo):
             continue
         name = metainfo.name.lower()
-        existing = ModelHub._models_dict.get(name)
+        existing = modelhub_models().get(name)
         if existing is not None:
             if name in _WEIGHTS and osp.abspath(existing.filepath) == osp.abspath(
                     metainfo.filepath):
@@ -93,7 +95,7 @@ def register_model_zoo(index_file: Optional[str] = None,
             metainfo.config = osp.abspath(osp.join(config_root, metainfo.config))
         _WEIGHTS[name] = metainfo.weights or None
         metainfo.weights = f'{ZOO_SCHEME}{name}'
-        ModelHub._models_dict[name] = metainfo
+        modelhub_models()[name] = metainfo
         added += 1
     return added
 
@@ -108,7 +110,10 @@ def load_from_zoo(filename: str, map_location: MapLocation = None) -> Dict[str, 
             f'"Weights: null"), so pretrained=True cannot load one. Build the model with '
             f'pretrained=False and train it (docs/checkpoints.md), or pass your own '
             f'checkpoint: pretrained="path/or/URL.pth".')
-    checkpoint = CheckpointLoader.load_checkpoint(url, map_location=map_location)
+    if url.startswith(HTTP_PREFIXES):
+        checkpoint = load_from_http_verified(url, map_location=map_location)
+    else:  # a local published file (weights only, like a download)
+        checkpoint = load_weights_only(osp.expanduser(url), map_location or 'cpu')
     state_dict = unwrap_state_dict(checkpoint, url)
     if is_timm_layout(list(state_dict)):
         converted, leftover = classifier_timm_to_mmpretrain(state_dict)
@@ -120,7 +125,9 @@ def load_from_zoo(filename: str, map_location: MapLocation = None) -> Dict[str, 
 
 
 def _register_on_import() -> None:
-    CheckpointLoader.register_scheme(ZOO_SCHEME, load_from_zoo, force=True)
+    # A new prefix: added once, never over another loader of the same prefix.
+    if checkpoint_schemes().get(ZOO_SCHEME) is None:
+        CheckpointLoader.register_scheme(ZOO_SCHEME, load_from_zoo)
     try:
         register_model_zoo()
     except Exception as err:  # a broken metafile must not make the package unimportable

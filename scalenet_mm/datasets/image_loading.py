@@ -1,4 +1,5 @@
-"""``LoadImageFromFile`` that names a corrupt image and the fix instead of a bare assertion.
+"""``CheckedLoadImageFromFile``: mmcv's ``LoadImageFromFile`` that names a corrupt image and the
+fix instead of a bare assertion.
 
 mmcv 2.1.0's ``LoadImageFromFile`` ends with ``assert img is not None, 'failed to load
 image: <path>'`` when a file exists but cannot be decoded (truncated download, a disk error,
@@ -6,21 +7,22 @@ an HTML page saved as ``.jpg``). Training then dies in a data-loader worker with
 ``AssertionError`` and no hint of what to do. This subclass raises ``ValueError`` naming the
 file and the fix; everything else (arguments, results, ``ignore_empty``) is mmcv's.
 
-Registered under the name ``LoadImageFromFile`` in mmpretrain's and mmdet's ``TRANSFORMS``
-on import, so every pipeline of those codebases' configs uses it unchanged.
+Registered under its own name in mmpretrain's, mmdet's and mmcv's ``TRANSFORMS``; mmcv's
+``LoadImageFromFile`` is left as it is. The project's configs use
+``dict(type='CheckedLoadImageFromFile', ...)``; do the same in yours to get the message.
 """
 from typing import Optional
 
-import mmpretrain.datasets.transforms  # noqa: F401  (registers mmcv's loader first; replaced below)
-from mmcv.transforms import LoadImageFromFile as MmcvLoadImageFromFile
-from mmdet.registry import TRANSFORMS as DET_TRANSFORMS
-from mmpretrain.registry import TRANSFORMS as PRETRAIN_TRANSFORMS
+from mmcv.transforms import LoadImageFromFile
+
+from ..registry import register_transform
 
 #: The start of mmcv's assertion message for an undecodable file.
 _MMCV_DECODE_FAILURE = 'failed to load image'
 
 
-class LoadImageFromFile(MmcvLoadImageFromFile):
+@register_transform
+class CheckedLoadImageFromFile(LoadImageFromFile):
     """mmcv's ``LoadImageFromFile`` with a clear error for files that cannot be decoded."""
 
     def transform(self, results: dict) -> Optional[dict]:
@@ -41,7 +43,3 @@ class LoadImageFromFile(MmcvLoadImageFromFile):
                 f'an image. Replace or delete it (and remove its line from the ann_file, if the '
                 f'dataset has one); re-extracting or re-downloading the data set restores '
                 f'damaged files.') from None
-
-
-for _registry in (PRETRAIN_TRANSFORMS, DET_TRANSFORMS):
-    _registry.register_module(name='LoadImageFromFile', module=LoadImageFromFile, force=True)

@@ -1,10 +1,8 @@
-"""Training-engine pieces of scalenet_mm (optimizer constructors, reliability hooks, atomic
-checkpoint writes), registered or installed on import."""
+"""Training-engine pieces of scalenet_mm: optimizer constructors, the bf16 autocast optimizer
+wrapper, reliability hooks and the atomic write. Importing registers names only; the atomic
+backend for every local path is switched on by :func:`scalenet_mm.runtime.install`."""
 from .optimizers import LayerDecayOptimWrapperConstructor
-from .atomic_checkpoint import install_atomic_local_backend
-from . import hooks  # noqa: F401  (kill-safe CheckpointHook, NonFiniteLossHook)
+from .amp import AutocastOptimWrapper
+from . import hooks  # noqa: F401  (SafeCheckpointHook, NonFiniteLossHook)
 
-# Checkpoints (and every other local file mmengine writes) are written atomically.
-install_atomic_local_backend()
-
-__all__ = ['LayerDecayOptimWrapperConstructor']
+__all__ = ['LayerDecayOptimWrapperConstructor', 'AutocastOptimWrapper']

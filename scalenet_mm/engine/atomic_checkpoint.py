@@ -11,12 +11,16 @@ loss. A reader therefore sees either the complete old file or the complete new o
 partial file. When the write fails (disk full, read-only directory) the temporary file is
 removed, the destination is untouched, and the error names the path and the fix.
 
+:func:`atomic_path` / :func:`atomic_output` are the project's ONE atomic write: checkpoint
+files (:func:`scalenet_mm.checkpoint.files.save_atomic`), downloads
+(:mod:`scalenet_mm.checkpoint.download`), JSON results and mmengine's own saves all use them.
+
 :class:`AtomicLocalBackend` is mmengine's ``LocalBackend`` with ``put``/``put_text`` routed
-through :func:`atomic_write`. :func:`install_atomic_local_backend` registers it for local
-paths with mmengine's own backend registry (``register_backend('local', ..., prefixes='')``),
-so ``mmengine.runner.save_checkpoint`` and ``Runner.save_checkpoint`` -- which always go
-through ``get_file_backend(path).put`` -- become atomic for every config once
-``import scalenet_mm`` has run.
+through :func:`atomic_write`. Importing this module only adds it to mmengine's backend
+registry under a new name (:data:`ATOMIC_BACKEND`), which ``SafeCheckpointHook`` asks for.
+Making it the backend of every local path (so ``mmengine.runner.save_checkpoint`` and the
+Runner's other writes are atomic too) is opt-in: :func:`install_atomic_local_backend`,
+called by :func:`scalenet_mm.runtime.install`.
 """
 import errno
 import os
@@ -24,10 +28,12 @@ import os.path as osp
 import re
 import secrets
 from pathlib import Path
-from typing import BinaryIO, List, Union
+from contextlib import contextmanager
+from typing import BinaryIO, Iterator, List, Union
 
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.fileio import io as mmengine_io
+from mmengine.fileio.backends import backends, prefix_to_backends
 
 PathLike = Union[str, Path]
 
@@ -90,6 +96,78 @@ def _explain(err: OSError, path: str) -> OSError:
     return type(err)(err.errno, message)
 
 
+def _remove_quietly(path: str) -> None:
+    """Delete ``path`` if it exists; errors are ignored (the destination is intact anyway)."""
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _fsync_file(path: str) -> None:
+    """Flush the content of the closed file ``path`` to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(path: PathLike) -> Iterator[str]:
+    """Yield a temporary path next to ``path``; on success move the file written there into
+    place atomically, on any failure delete it.
+
+    The caller (or a library it calls, e.g. ``torch.hub.download_url_to_file``) writes the
+    complete file at the yielded path and closes it. When the ``with`` body returns, the file
+    is fsynced, renamed over ``path`` with :func:`os.replace` and the directory is fsynced.
+    When the body raises (anything, ``KeyboardInterrupt`` included) the temporary file is
+    removed and the exception propagates unchanged; ``path`` is untouched.
+
+    Raises:
+        OSError: (of the original subtype) when the directory cannot be created, or the
+            fsync/rename fails; the message names ``path`` and the fix.
+    """
+    path = osp.abspath(os.fspath(path))
+    tmp = temporary_path(path)
+    try:
+        os.makedirs(osp.dirname(path), exist_ok=True)
+    except OSError as err:
+        raise _explain(err, path) from err
+    try:
+        yield tmp
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    try:
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        _remove_quietly(tmp)
+        raise _explain(err, path) from err
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    _fsync_directory(osp.dirname(path))
+
+
+@contextmanager
+def atomic_output(path: PathLike) -> Iterator[BinaryIO]:
+    """Yield a binary file whose content replaces ``path`` atomically when the body returns.
+
+    Built on :func:`atomic_path`: a failure anywhere leaves ``path`` as it was and no
+    temporary file behind. Errors of ``open`` and of writes the caller makes through
+    :func:`_write_all` are reported with the path and the fix.
+    """
+    with atomic_path(path) as tmp:
+        try:
+            file = open(tmp, 'wb')
+        except OSError as err:
+            raise _explain(err, osp.abspath(os.fspath(path))) from err
+        with file:
+            yield file
+
+
 def atomic_write(path: PathLike, data: Union[bytes, str], encoding: str = 'utf-8') -> None:
     """Write ``data`` to ``path`` so that ``path`` is never seen partially written.
 
@@ -105,32 +183,12 @@ def atomic_write(path: PathLike, data: Union[bytes, str], encoding: str = 'utf-8
             be created or written or the disk is full; the message names the path and the fix.
             ``path`` keeps its previous content and no temporary file is left.
     """
-    path = osp.abspath(os.fspath(path))
     payload = data.encode(encoding) if isinstance(data, str) else data
-    tmp = temporary_path(path)
-    try:
-        os.makedirs(osp.dirname(path), exist_ok=True)
-        with open(tmp, 'wb') as file:
+    with atomic_output(path) as file:
+        try:
             _write_all(file, payload)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        try:
-            os.remove(tmp)
-        except FileNotFoundError:
-            pass
-        except OSError:
-            pass  # nothing more can be done; the destination is still intact
-        raise _explain(err, path) from err
-    except BaseException:
-        # KeyboardInterrupt and friends: same clean-up, original exception.
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(osp.dirname(path))
+        except OSError as err:
+            raise _explain(err, osp.abspath(os.fspath(path))) from err
 
 
 def _pid_alive(pid: int) -> bool:
@@ -181,11 +239,27 @@ class AtomicLocalBackend(LocalBackend):
         atomic_write(filepath, obj, encoding=encoding)
 
 
-def install_atomic_local_backend() -> None:
-    """Make :class:`AtomicLocalBackend` mmengine's backend for local paths.
+#: The name :class:`AtomicLocalBackend` is registered under in mmengine's backend registry
+#: (a new name: mmengine's own ``'local'`` entry is untouched). ``SafeCheckpointHook`` asks
+#: for it through ``backend_args=dict(backend=ATOMIC_BACKEND)`` for local work dirs.
+ATOMIC_BACKEND = 'scalenet_atomic_local'
 
-    Uses mmengine's public ``register_backend`` (name ``'local'``, prefix ``''``). Backend
-    instances mmengine cached before this call are replaced too. Idempotent.
+
+def register_atomic_backend_name() -> None:
+    """Add :class:`AtomicLocalBackend` to mmengine's backends under :data:`ATOMIC_BACKEND`.
+
+    Additive (a name mmengine does not have, no prefix): nothing else changes. Idempotent.
+    """
+    if backends.get(ATOMIC_BACKEND) is not AtomicLocalBackend:
+        register_backend(ATOMIC_BACKEND, AtomicLocalBackend)
+
+
+def install_atomic_local_backend() -> None:
+    """Make :class:`AtomicLocalBackend` mmengine's backend for every local path (opt-in).
+
+    Called by :func:`scalenet_mm.runtime.install`, not on import. Uses mmengine's public
+    ``register_backend`` (name ``'local'``, prefix ``''``); backend instances mmengine cached
+    before this call are replaced too. Idempotent; :func:`restore_local_backend` undoes it.
     """
     register_backend('local', AtomicLocalBackend, force=True, prefixes='')
     cache = mmengine_io.backend_instances
@@ -194,7 +268,19 @@ def install_atomic_local_backend() -> None:
             cache[key] = AtomicLocalBackend()
 
 
+def restore_local_backend(backend: type = LocalBackend) -> None:
+    """Give local paths back to ``backend`` (mmengine's ``LocalBackend`` by default), cached
+    instances included."""
+    register_backend('local', backend, force=True, prefixes='')
+    cache = mmengine_io.backend_instances
+    for key, instance in list(cache.items()):
+        if type(instance) is AtomicLocalBackend and backend is not AtomicLocalBackend:
+            cache[key] = backend()
+
+
 def atomic_local_backend_installed() -> bool:
     """Return whether local paths are written through :class:`AtomicLocalBackend`."""
-    from mmengine.fileio.backends import prefix_to_backends
     return prefix_to_backends.get('') is AtomicLocalBackend
+
+
+register_atomic_backend_name()

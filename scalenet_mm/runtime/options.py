@@ -2,7 +2,7 @@
 
 The same functions serve mmpretrain (classification) and mmdet (detection) configs: they
 only touch keys mmengine's Runner reads (``work_dir``, ``resume``, ``load_from``,
-``optim_wrapper``, ``auto_scale_lr``, ``launcher``). Each one fails with a message that
+``optim_wrapper``, ``auto_scale_lr``, ``launcher``, ``compile``). Each one fails with a message that
 names the bad value and the fix, before any model or dataset is built.
 """
 import os
@@ -81,26 +81,58 @@ def amp_device_available() -> bool:
             or is_musa_available())
 
 
-def enable_amp(cfg: Config) -> None:
-    """Switch the optimizer wrapper to mmengine's ``AmpOptimWrapper`` (dynamic loss scale).
+#: ``--amp-dtype`` choices.
+AMP_DTYPES = ('float16', 'bfloat16')
+
+
+def enable_amp(cfg: Config, dtype: Optional[str] = None) -> str:
+    """Switch the optimizer wrapper to mixed precision; return the wrapper type chosen.
+
+    * ``dtype`` None or ``'float16'`` (``--amp``): mmengine's ``AmpOptimWrapper`` with a
+      dynamic loss scale (float16 gradients underflow without one). Needs a GPU.
+    * ``'bfloat16'`` (``--amp-dtype bfloat16``): on a GPU, mmengine's
+      ``AmpOptimWrapper(dtype='bfloat16')``; without one, the project's
+      ``AutocastOptimWrapper`` (CPU autocast; bfloat16 needs no loss scale, so none is used).
 
     Raises:
-        RuntimeError: on a machine without a CUDA/NPU/MLU/MUSA device, where mmengine's
-            AMP wrapper cannot run (it would fail later with a bare assertion).
+        ValueError: ``dtype`` is not one of :data:`AMP_DTYPES`.
+        RuntimeError: float16 on a machine without a CUDA/NPU/MLU/MUSA device, where
+            mmengine's AMP wrapper cannot run (it would fail later with a bare assertion).
         KeyError: when the config has no ``optim_wrapper`` to switch.
     """
-    if not amp_device_available():
-        raise RuntimeError(
-            '--amp needs a GPU (CUDA, or an NPU/MLU/MUSA device): mmengine\'s AmpOptimWrapper '
-            'does not run on CPU, and this machine has no such device. Drop --amp to train '
-            'in float32 on CPU.')
+    if dtype is not None and dtype not in AMP_DTYPES:
+        raise ValueError(f'--amp-dtype {dtype!r}: use one of {AMP_DTYPES}')
     if cfg.get('optim_wrapper') is None:
-        raise KeyError('--amp: the config has no optim_wrapper to switch to AmpOptimWrapper; '
+        raise KeyError('--amp: the config has no optim_wrapper to switch to mixed precision; '
                        'add optim_wrapper=dict(optimizer=...) to the config.')
-    if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
-        return
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    wrapper = cfg.optim_wrapper
+    if amp_device_available():
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.setdefault('loss_scale', 'dynamic')
+        if dtype is not None:
+            wrapper.dtype = dtype
+        return wrapper.type
+    if dtype != 'bfloat16':
+        raise RuntimeError(
+            '--amp needs a GPU for float16 (CUDA, or an NPU/MLU/MUSA device): mmengine\'s '
+            'AmpOptimWrapper does not run on CPU, and this machine has no such device. Drop '
+            '--amp to train in float32, or use --amp-dtype bfloat16 for CPU autocast.')
+    wrapper.type = 'AutocastOptimWrapper'
+    wrapper.pop('loss_scale', None)
+    wrapper.dtype = dtype
+    return wrapper.type
+
+
+def enable_compile(cfg: Config) -> None:
+    """Ask mmengine's Runner to ``torch.compile`` the model's ``train_step`` (``--compile``).
+
+    ``cfg.compile = True`` (torch's default backend, inductor); a ``compile`` dict already in
+    the config (e.g. ``--cfg-options compile.backend=eager``) is kept with its options.
+    mmengine 0.10.7 compiles in ``Runner.train`` only (``_maybe_compile('train_step')``);
+    ``val``/``test`` run uncompiled, which is why tools/test.py has no such option.
+    """
+    if not isinstance(cfg.get('compile'), dict):
+        cfg.compile = True
 
 
 def enable_auto_scale_lr(cfg: Config) -> None:

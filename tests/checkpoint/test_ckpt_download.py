@@ -1,10 +1,12 @@
 """Verified downloads through the real mmengine paths, from a local HTTP server on 127.0.0.1.
 
+The verified loaders are mmengine's remote schemes while ``scalenet_mm.runtime.install()`` is
+active (every test here runs inside ``installed()``; one checks they are not without it).
 Every refusal case checks three things: a clear error naming the URL, a clean cache (no
 partial or rejected file left) and, for pickles, that no code ran.
 """
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 import torch
@@ -14,7 +16,25 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from ckpt_helpers import (FileServer, images, listing, max_diff, scalenet, serialize, sha_name,
                           timm_small_vit)
 from scalenet_mm.checkpoint import (CheckpointFormatError, DownloadError,
-                                    UnsafeCheckpointError)
+                                    UnsafeCheckpointError, load_from_http_verified)
+from scalenet_mm.runtime import installed
+
+
+@pytest.fixture(autouse=True)
+def verified_downloads() -> Iterator[None]:
+    with installed(atomic_writes=False, trusted_resume=False):
+        yield
+
+
+def test_verified_loader_is_opt_in() -> None:
+    assert CheckpointLoader._get_checkpoint_loader('https://x/a.pth') is load_from_http_verified
+    with installed():
+        pass  # nested: leaves the outer state as it was
+    assert CheckpointLoader._get_checkpoint_loader('https://x/a.pth') is load_from_http_verified
+    from scalenet_mm.runtime import uninstall
+    uninstall()  # (the fixture restores the installed state afterwards)
+    assert CheckpointLoader._get_checkpoint_loader('https://x/a.pth') is not \
+        load_from_http_verified
 
 
 def _official_bytes(seed: int = 0) -> bytes:
@@ -78,11 +98,17 @@ def test_tampered_file_is_refused(file_server: FileServer, hub_dir: Path) -> Non
 
 
 def test_truncated_transfer_is_refused(file_server: FileServer, hub_dir: Path) -> None:
+    """torch's download does not compare Content-Length: a cut transfer is caught by the
+    weights-only load (no hash in the name) or by the hash check (hash in the name)."""
     data = _official_bytes()
     file_server.files['/cut.pth'] = data
     file_server.truncate['/cut.pth'] = len(data) // 3
-    _refused(file_server.url('/cut.pth'), hub_dir, DownloadError,
-             rf'incomplete: received {len(data) // 3} of {len(data)} bytes')
+    _refused(file_server.url('/cut.pth'), hub_dir, CheckpointFormatError,
+             rf'truncated.*{len(data) // 3} bytes were received.*retry the download')
+    name = sha_name('small_vit', data)
+    file_server.files[f'/{name}'] = data
+    file_server.truncate[f'/{name}'] = len(data) // 2
+    _refused(file_server.url(f'/{name}'), hub_dir, DownloadError, 'fails its hash check')
 
 
 def test_pickle_that_would_run_code_is_refused(file_server: FileServer, hub_dir: Path,

@@ -1,7 +1,7 @@
 """Atomic checkpoint writes in isolation: a write that fails at any point leaves the old
 file complete and loadable, leaves no temporary file, and says which path failed and how to
-fix it. Covers the writer itself and mmengine's own ``save_checkpoint`` once
-``import scalenet_mm`` has installed the atomic local backend."""
+fix it. Covers the writer itself and mmengine's own ``save_checkpoint`` while
+``scalenet_mm.runtime.install()`` has made the atomic backend mmengine's local one."""
 import errno
 import os
 import os.path as osp
@@ -10,24 +10,65 @@ import sys
 
 import pytest
 import torch
-from mmengine.fileio import get_file_backend
+from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.runner import save_checkpoint
 
-import scalenet_mm  # noqa: F401  (installs the atomic local backend)
+import scalenet_mm  # noqa: F401
+from scalenet_mm.checkpoint import save_atomic
 from scalenet_mm.engine import atomic_checkpoint
-from scalenet_mm.engine.atomic_checkpoint import (AtomicLocalBackend, atomic_write,
+from scalenet_mm.engine.atomic_checkpoint import (ATOMIC_BACKEND, AtomicLocalBackend,
+                                                  atomic_path, atomic_write,
                                                   remove_stale_temporaries, temporary_path)
+from scalenet_mm.runtime import installed, uninstall
+
+
+@pytest.fixture(autouse=True)
+def atomic_backend():
+    """mmengine's saves in these tests go through the atomic backend (opt-in)."""
+    with installed():
+        yield
 
 
 def _files(directory) -> list:
     return sorted(os.listdir(directory))
 
 
-def test_import_installs_atomic_backend_for_local_paths(tmp_path):
+def test_install_makes_atomic_backend_local_and_undo_restores(tmp_path):
     assert atomic_checkpoint.atomic_local_backend_installed()
     assert isinstance(get_file_backend(str(tmp_path / 'x.pth')), AtomicLocalBackend)
     assert isinstance(get_file_backend(str(tmp_path / 'x.pth'), enable_singleton=True),
                       AtomicLocalBackend)
+    uninstall()  # (the fixture's context restores the state it found afterwards)
+    assert not atomic_checkpoint.atomic_local_backend_installed()
+    assert type(get_file_backend(str(tmp_path / 'x.pth'))) is LocalBackend
+    assert type(get_file_backend(str(tmp_path / 'y.pth'), enable_singleton=True)) \
+        is LocalBackend
+    # the atomic backend stays reachable by its own name (SafeCheckpointHook uses it)
+    assert isinstance(get_file_backend(backend_args=dict(backend=ATOMIC_BACKEND)),
+                      AtomicLocalBackend)
+
+
+def test_save_atomic_and_atomic_path_share_the_one_write(tmp_path, monkeypatch):
+    """save_atomic (converters, export) and downloads use atomic_path: a failure leaves
+    neither the destination changed nor a temporary file."""
+    path = tmp_path / 'model.pth'
+    save_atomic({'w': torch.ones(2)}, str(path))
+    assert _files(tmp_path) == ['model.pth']
+
+    def replace_fails(src, dst):
+        raise OSError(errno.EIO, 'Input/output error')
+
+    monkeypatch.setattr(atomic_checkpoint.os, 'replace', replace_fails)
+    with pytest.raises(OSError, match='intact'):
+        save_atomic({'w': torch.zeros(2)}, str(path))
+    monkeypatch.undo()
+    with pytest.raises(RuntimeError, match='boom'):
+        with atomic_path(path) as tmp:
+            with open(tmp, 'wb') as f:
+                f.write(b'partial')
+            raise RuntimeError('boom')
+    assert _files(tmp_path) == ['model.pth']
+    assert torch.equal(torch.load(path, weights_only=True)['w'], torch.ones(2))
 
 
 def test_atomic_write_replaces_content_and_leaves_no_temporary(tmp_path):

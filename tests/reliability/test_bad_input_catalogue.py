@@ -142,7 +142,7 @@ def write_folder_dataset(root: Path) -> None:
 def dataset_cfg(data_root: Path, **kwargs: Any) -> Config:
     return Config(dict(default_scope='mmpretrain', train_dataloader=dict(dataset=dict(
         type='CustomDataset', data_root=str(data_root), data_prefix='train',
-        pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')], **kwargs))))
+        pipeline=[dict(type='CheckedLoadImageFromFile'), dict(type='PackInputs')], **kwargs))))
 
 
 # ----------------------------------------------------------------------------- the rows
@@ -260,11 +260,14 @@ def trigger_disk_full(ctx: SimpleNamespace) -> None:
         file.write(data[:10])
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
+    from scalenet_mm.runtime import installed
     real = atomic_checkpoint._write_all
     atomic_checkpoint._write_all = no_space
     try:
         from mmengine.runner import save_checkpoint
-        save_checkpoint({'state_dict': {'w': torch.zeros(4)}}, str(ctx.tmp / 'work/iter_4.pth'))
+        with installed():  # mmengine's own saves are atomic while the fixes are on
+            save_checkpoint({'state_dict': {'w': torch.zeros(4)}},
+                            str(ctx.tmp / 'work/iter_4.pth'))
     finally:
         atomic_checkpoint._write_all = real
 
@@ -365,10 +368,14 @@ def test_bad_input_gives_a_clear_error_and_loses_nothing(case: Case, tmp_path: P
     assert snapshot(tmp_path) == before, 'files changed, appeared or were left half-written'
 
 
-def test_mmpretrain_and_mmdet_pipelines_use_the_clear_image_loader():
+def test_mmpretrain_and_mmdet_pipelines_build_the_clear_image_loader_by_its_name():
+    from mmcv.transforms import LoadImageFromFile
     from mmdet.registry import TRANSFORMS as DET_TRANSFORMS
     from mmpretrain.registry import TRANSFORMS as PRETRAIN_TRANSFORMS
 
-    from scalenet_mm.datasets.image_loading import LoadImageFromFile
+    from scalenet_mm.datasets.image_loading import CheckedLoadImageFromFile
     for registry in (PRETRAIN_TRANSFORMS, DET_TRANSFORMS):
+        assert type(build(registry, dict(type='CheckedLoadImageFromFile'))) \
+            is CheckedLoadImageFromFile
+        # mmcv's own loader keeps its name (configs that ask for it get mmcv's)
         assert type(build(registry, dict(type='LoadImageFromFile'))) is LoadImageFromFile

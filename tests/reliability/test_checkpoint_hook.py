@@ -1,5 +1,5 @@
-"""The project's CheckpointHook with a real mmengine Runner, in process: it is what configs
-get, a crashed run resumes to the exact weights of an uninterrupted one (RNG states saved and
+"""The project's SafeCheckpointHook with a real mmengine Runner, in process: configs get it by
+its own name (mmengine's CheckpointHook is left alone), a crashed run resumes to the exact weights of an uninterrupted one (RNG states saved and
 restored, validation isolated), and a failed save (disk full, failing pointer write) keeps
 ``last_checkpoint`` naming a complete checkpoint that still exists."""
 import errno
@@ -58,15 +58,32 @@ def crash_then_resume(work_dir: str, crash_at: int, strip_rng: bool = False):
 
 
 @pytest.mark.parametrize('scope_registry', [MMENGINE_HOOKS, PRETRAIN_HOOKS, DET_HOOKS])
-def test_configs_asking_for_checkpointhook_get_the_safe_one(scope_registry):
+def test_safe_hook_has_its_own_name_and_mmengines_stays(scope_registry):
     with scope_registry.switch_scope_and_registry(scope_registry.scope) as registry:
-        assert registry.get('CheckpointHook') is SafeCheckpointHook
+        assert registry.get('SafeCheckpointHook') is SafeCheckpointHook
+        assert registry.get('CheckpointHook') is CheckpointHook
     assert issubclass(SafeCheckpointHook, CheckpointHook)
 
 
-def test_runner_default_checkpoint_hook_is_the_safe_one(tmp_path):
-    runner = make_runner(str(tmp_path), checkpoint=dict(type='CheckpointHook', interval=4))
-    assert [type(h) for h in runner.hooks if isinstance(h, CheckpointHook)] == [SafeCheckpointHook]
+def test_configs_get_the_hook_they_name(tmp_path):
+    for name, cls in (('SafeCheckpointHook', SafeCheckpointHook),
+                      ('CheckpointHook', CheckpointHook)):
+        runner = make_runner(str(tmp_path / name), checkpoint=dict(type=name, interval=4))
+        assert [type(h) for h in runner.hooks if isinstance(h, CheckpointHook)] == [cls]
+
+
+def test_safe_hook_writes_atomically_without_install(tmp_path):
+    """Its checkpoints go through the atomic backend by name; mmengine's local backend (and
+    so every other file) is untouched."""
+    from mmengine.fileio import LocalBackend, get_file_backend
+
+    from scalenet_mm.runtime import active_fixes
+    assert not active_fixes()['atomic_writes']
+    runner = make_runner(str(tmp_path), 2, val_interval=None)
+    runner.train()
+    hook = next(h for h in runner.hooks if isinstance(h, SafeCheckpointHook))
+    assert isinstance(hook.file_backend, atomic_checkpoint.AtomicLocalBackend)
+    assert type(get_file_backend(str(tmp_path / 'x'))) is LocalBackend
 
 
 def test_resume_after_crash_is_bit_identical(tmp_path, uninterrupted):

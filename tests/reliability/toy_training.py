@@ -1,6 +1,6 @@
 """A seconds-long mmengine training set-up for in-process reliability tests.
 
-Real mmengine ``Runner``, real hooks (the project's ``CheckpointHook`` included), a tiny
+Real mmengine ``Runner``, real hooks (the project's ``SafeCheckpointHook`` included), a tiny
 model that draws from torch's generator (dropout) and a dataset that draws from numpy's
 (noise added while loading, in the main process): exactly the kinds of randomness that an
 inexact resume gets wrong.
@@ -19,7 +19,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
-import scalenet_mm  # noqa: F401  (atomic writes, the project's CheckpointHook)
+import scalenet_mm  # noqa: F401  (SafeCheckpointHook, by its own name)
 
 NUM_FEATURES = 8
 NUM_CLASSES = 3
@@ -121,7 +121,8 @@ def make_runner(work_dir: str, max_iters: int = 8, checkpoint: Optional[dict] = 
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.05, weight_decay=0.01)),
         param_scheduler=[dict(type='CosineAnnealingLR', T_max=max_iters, by_epoch=by_epoch)],
         default_hooks=dict(
-            checkpoint=checkpoint or dict(type='CheckpointHook', interval=1 if by_epoch else 2,
+            checkpoint=checkpoint or dict(type='SafeCheckpointHook',
+                                          interval=1 if by_epoch else 2,
                                           by_epoch=by_epoch, max_keep_ckpts=1),
             logger=dict(type='LoggerHook', interval=1)),
         custom_hooks=list(custom_hooks or []),

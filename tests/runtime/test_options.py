@@ -103,3 +103,26 @@ def test_test_mode_needs_only_test_data(tmp_path: Path, tiny_cls_config: Path,
         build_runner(cfg, mode='test')
     with pytest.raises(ValueError, match="'eval'"):
         build_runner(cfg, mode='eval')
+
+
+def test_amp_dtype_choices_and_compile() -> None:
+    from mmengine.config import Config
+
+    from scalenet_mm.runtime.options import (amp_device_available, enable_amp,
+                                             enable_compile)
+    cfg = Config(dict(optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1),
+                                         loss_scale='dynamic')))
+    with pytest.raises(ValueError, match="--amp-dtype 'int8'"):
+        enable_amp(cfg, 'int8')
+    if not amp_device_available():
+        with pytest.raises(RuntimeError, match='--amp-dtype bfloat16'):
+            enable_amp(cfg)
+        assert enable_amp(cfg, 'bfloat16') == 'AutocastOptimWrapper'
+        assert cfg.optim_wrapper.dtype == 'bfloat16' and 'loss_scale' not in cfg.optim_wrapper
+    else:
+        assert enable_amp(cfg, 'bfloat16') == 'AmpOptimWrapper'
+    enable_compile(cfg)
+    assert cfg.compile is True
+    cfg.compile = dict(backend='eager')
+    enable_compile(cfg)
+    assert cfg.compile == dict(backend='eager')

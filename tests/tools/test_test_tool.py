@@ -12,8 +12,15 @@ def test_test_tool_prints_topk_dumps_and_draws(tmp_path: Path, tiny_cls_config: 
                                                run_tool) -> None:
     val_images = sorted(tiny_imagefolder.glob('val/*/*.png'))
     out, show_dir = tmp_path / 'preds.pkl', tmp_path / 'vis'
-    proc = run_tool(['tools/test.py', tiny_cls_config, trained_tiny_cls / 'iter_4.pth',
-                     '--work-dir', tmp_path / 'work', '--out', out, '--show-dir', show_dir])
+    checkpoint = trained_tiny_cls / 'iter_4.pth'
+    # A Runner checkpoint outside the work dir is refused (weights-only) unless trusted.
+    refused = run_tool(['tools/test.py', tiny_cls_config, checkpoint, '--work-dir',
+                        tmp_path / 'work'], check=False)
+    assert refused.returncode != 0 and 'UnsafeCheckpointError' in refused.stdout
+    assert f'--trust-checkpoint {checkpoint}' in refused.stdout
+    proc = run_tool(['tools/test.py', tiny_cls_config, checkpoint, '--work-dir',
+                     tmp_path / 'work', '--out', out, '--show-dir', show_dir,
+                     '--trust-checkpoint', trained_tiny_cls])
     metrics = re.search(r'accuracy/top1: ([\d.]+)\s+accuracy/top5: ([\d.]+)', proc.stdout)
     assert metrics, proc.stdout[-3000:]
     top1, top5 = float(metrics.group(1)), float(metrics.group(2))

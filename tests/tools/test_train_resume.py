@@ -1,6 +1,7 @@
 """tools/train.py trains the tiny ScaleNet classifier and saves Runner checkpoints; a second
 run with --resume continues from the saved iteration (weights, optimizer, message hub),
-which on torch >= 2.6 needs the trusted local checkpoint loader."""
+which on torch >= 2.6 needs the scoped resume loader (tools/train.py switches it on for the
+work dir)."""
 import pickle
 import re
 import shutil
@@ -11,7 +12,8 @@ import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import _load_checkpoint
 
-import scalenet_mm  # noqa: F401  (registers the loader)
+import scalenet_mm  # noqa: F401
+from scalenet_mm.runtime import installed
 
 
 def test_train_writes_runner_checkpoints(trained_tiny_cls: Path) -> None:
@@ -20,8 +22,9 @@ def test_train_writes_runner_checkpoints(trained_tiny_cls: Path) -> None:
     # A Runner checkpoint holds non-tensor objects: torch's default loader refuses it ...
     with pytest.raises(pickle.UnpicklingError):
         torch.load(ckpt_path)
-    # ... mmengine's entry point loads it through the trusted local scheme.
-    ckpt = _load_checkpoint(str(ckpt_path), map_location='cpu')
+    # ... mmengine's entry point loads it through the scoped loader, for its work dir.
+    with installed(work_dir=trained_tiny_cls):
+        ckpt = _load_checkpoint(str(ckpt_path), map_location='cpu')
     assert ckpt['meta']['iter'] == 4
     assert isinstance(ckpt['message_hub']['log_scalars']['train/loss'], HistoryBuffer)
     assert any(k.startswith('backbone.instances.3.') for k in ckpt['state_dict'])
@@ -44,14 +47,15 @@ def test_resume_continues_from_saved_iteration(tmp_path: Path, tiny_cls_config: 
     assert trained == [5, 6], log[-3000:]
     assert (work_dir / 'last_checkpoint').read_text().strip().endswith('iter_6.pth')
 
-    ckpt = _load_checkpoint(str(work_dir / 'iter_6.pth'), map_location='cpu')
+    with installed(work_dir=work_dir):
+        ckpt = _load_checkpoint(str(work_dir / 'iter_6.pth'), map_location='cpu')
+        first = _load_checkpoint(str(work_dir / 'iter_4.pth'), map_location='cpu')
     assert ckpt['meta']['iter'] == 6
     # The message hub and the optimizer continued too: 6 losses logged, 6 AdamW steps.
     losses = ckpt['message_hub']['log_scalars']['train/loss']
     assert len(losses.data[0]) == 6
     steps = {float(state['step']) for state in ckpt['optimizer']['state'].values()}
     assert steps == {6.0}
-    first = _load_checkpoint(str(work_dir / 'iter_4.pth'), map_location='cpu')
     key = 'backbone.layers.0.attn.qkv.weight'
     assert not torch.equal(first['state_dict'][key], ckpt['state_dict'][key])
 

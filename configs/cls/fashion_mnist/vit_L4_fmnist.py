@@ -57,6 +57,6 @@ train_cfg = dict(max_epochs=4)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1, save_last=True,
+    checkpoint=dict(type='SafeCheckpointHook', interval=1, max_keep_ckpts=1, save_last=True,
                     save_best=None),
 )

@@ -1,7 +1,7 @@
-"""Reliability hooks, registered in mmpretrain's and mmdet's HOOKS on import.
+"""Reliability hooks, registered under their own names on import (never over mmengine's).
 
-* :class:`SafeCheckpointHook` -- also registered under mmengine's name ``CheckpointHook``,
-  so every config's checkpoint hook saves kill-safely and resumes exactly.
+* :class:`SafeCheckpointHook` -- mmengine's ``CheckpointHook`` made kill-safe (atomic writes,
+  pointer before deletion) with exact resume; configs ask for ``type='SafeCheckpointHook'``.
 * :class:`NonFiniteLossHook` -- stops (or skips the step) on a NaN/inf loss before the
   optimizer updates anything.
 """

@@ -16,21 +16,31 @@ mmengine 0.10.7's ``CheckpointHook`` has three gaps this subclass closes:
    already trained), so the resumed run continues exactly. Validation draws from saved-and-
    restored generators, so running it (or not) never changes the training stream.
 
-On ``import scalenet_mm`` the class is registered under mmengine's name ``CheckpointHook``
-(as well as ``SafeCheckpointHook`` in mmpretrain's and mmdet's registries), so every config's
-``default_hooks.checkpoint = dict(type='CheckpointHook', ...)`` and the Runner's own default
-get it without changes. Its arguments are exactly mmengine's.
+4. mmengine writes the checkpoint itself with a plain ``open(path, 'wb')``. For a local
+   work dir (and no ``backend_args`` of the user's) this hook asks mmengine for the atomic
+   local backend by its own name (``backend_args=dict(backend='scalenet_atomic_local')``),
+   so its checkpoints are written atomically without changing mmengine's backend for any
+   other file.
+5. On torch >= 2.6 mmengine cannot resume its own checkpoints (``weights_only``). Before the
+   run starts (``before_run``, before the Runner resumes) this hook trusts the run's work
+   dir for the scoped resume loader (:func:`scalenet_mm.runtime.checkpoint_loading.trust_run`,
+   which also makes that loader mmengine's local one if :func:`scalenet_mm.runtime.install`
+   has not), and undoes both after the run. Files outside the work dir still load
+   weights-only.
+
+The hook is registered under its own name only: a config switches it on with
+``default_hooks.checkpoint = dict(type='SafeCheckpointHook', ...)`` (the project's configs
+do); ``type='CheckpointHook'`` keeps mmengine's hook. Its arguments are exactly mmengine's.
 """
 from typing import Any, Dict, Iterator, List, Optional
 
 from mmengine.dist import all_gather_object, get_rank, get_world_size, is_main_process
 from mmengine.hooks import CheckpointHook
-from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.runner.loops import IterBasedTrainLoop
 
 from ...registry import register_hook
 from .. import rng_state
-from ..atomic_checkpoint import atomic_write, remove_stale_temporaries
+from ..atomic_checkpoint import ATOMIC_BACKEND, atomic_write, remove_stale_temporaries
 
 #: Checkpoint key holding ``dict(iter=<runner.iter>, ranks=[<state of rank 0>, ...])``.
 RNG_KEY = 'rng_state'
@@ -81,8 +91,25 @@ class SafeCheckpointHook(CheckpointHook):
         self._rng_before_val: Optional[Dict[str, Any]] = None
 
     # ------------------------------------------------------------------ start / resume
+    def before_run(self, runner) -> None:
+        """Let the Runner resume its own checkpoints (module docstring, point 5)."""
+        from ...runtime.checkpoint_loading import trust_run
+        super().before_run(runner)
+        self._untrust = trust_run(runner.work_dir)
+
+    def after_run(self, runner) -> None:
+        """Stop trusting the work dir once the run is over."""
+        super().after_run(runner)
+        undo, self._untrust = getattr(self, '_untrust', None), None
+        if undo is not None:
+            undo()
+
     def before_train(self, runner) -> None:
-        """Set up as mmengine does, drop stale temporaries, schedule the generator restore."""
+        """Set up as mmengine does (atomic backend for local dirs), drop stale temporaries,
+        schedule the generator restore."""
+        if self.backend_args is None and self.file_client_args is None \
+                and '://' not in str(self.out_dir or runner.work_dir):
+            self.backend_args = dict(backend=ATOMIC_BACKEND)
         super().before_train(runner)
         if is_main_process():
             for path in remove_stale_temporaries(self.out_dir):
@@ -181,6 +208,3 @@ class SafeCheckpointHook(CheckpointHook):
         elif self.file_backend.isdir(path):
             self.file_backend.rmtree(path)
 
-
-# mmengine's own name: configs and the Runner's defaults ask for 'CheckpointHook'.
-MMENGINE_HOOKS.register_module(name='CheckpointHook', module=SafeCheckpointHook, force=True)

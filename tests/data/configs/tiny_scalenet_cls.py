@@ -28,11 +28,11 @@ data_preprocessor = dict(
     num_classes=num_classes, mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5],
     to_rgb=True)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
-test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+test_pipeline = [dict(type='CheckedLoadImageFromFile'), dict(type='PackInputs')]
 
 train_dataloader = dict(
     batch_size=4,
@@ -61,7 +61,7 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=1),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
+    checkpoint=dict(type='SafeCheckpointHook', interval=2, by_epoch=False),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
 )

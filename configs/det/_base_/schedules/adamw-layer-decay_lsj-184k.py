@@ -36,7 +36,9 @@ param_scheduler = [
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(by_epoch=False, interval=interval, max_keep_ckpts=2))
+    # scalenet_mm's kill-safe hook (atomic saves, exact resume), by its own name.
+    checkpoint=dict(type='SafeCheckpointHook', by_epoch=False, interval=interval,
+                    max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
 
 # Every parameter gets a gradient in every step (rel-pos tables, adapters and the shared
