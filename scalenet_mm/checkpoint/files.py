@@ -7,7 +7,6 @@ leaves a half-written ``.pth`` behind. Files are read
 with ``torch.load(weights_only=True)`` unless the caller explicitly trusts them.
 """
 import hashlib
-import os
 import os.path as osp
 import pickle
 import re

@@ -8,7 +8,8 @@ Importing this module:
 2. registers the ``scalenet-zoo://<name>`` checkpoint scheme (a new prefix, mmengine has
    none of that name) that registered models point their weights to. It downloads the
    entry's ``Weights`` URL through the verified download (:mod:`.download`, always, whether
-   or not :func:`scalenet_mm.runtime.install` ran) and converts official DeiT/timm files to mmpretrain classifier keys.
+   or not :func:`scalenet_mm.runtime.install` ran) and converts official DeiT/timm files to
+   mmpretrain classifier keys.
    An entry with ``Weights: null`` (every ScaleNet model so far: none is published) raises
    :class:`~.errors.UnpublishedWeightsError`, so ``get_model(name, pretrained=True)`` fails
    with that message instead of silently returning random weights.

@@ -1,6 +1,6 @@
 """The project's SafeCheckpointHook with a real mmengine Runner, in process: configs get it by
-its own name (mmengine's CheckpointHook is left alone), a crashed run resumes to the exact weights of an uninterrupted one (RNG states saved and
-restored, validation isolated), and a failed save (disk full, failing pointer write) keeps
+its own name (mmengine's CheckpointHook is left alone), a crashed run resumes to the exact
+weights of an uninterrupted one (RNG states saved and restored, validation isolated), and a failed save (disk full, failing pointer write) keeps
 ``last_checkpoint`` naming a complete checkpoint that still exists."""
 import errno
 import os

@@ -49,7 +49,8 @@ def test_dist_test_gathers_both_ranks(tmp_path: Path, tiny_cls_config: Path,
     out = tmp_path / 'preds.pkl'
     proc = run_tool(['bash', 'tools/dist_test.sh', tiny_cls_config,
                      trained_tiny_cls / 'iter_4.pth', '2', '--work-dir', tmp_path / 'work',
-                     '--out', out], env=dict(PORT=str(unused_port)), timeout=400)
+                     '--out', out, '--trust-checkpoint', trained_tiny_cls],
+                    env=dict(PORT=str(unused_port)), timeout=400)
     assert 'Distributed launcher: pytorch' in proc.stdout
     assert re.search(r'accuracy/top1: [\d.]+\s+accuracy/top5: 100\.0000', proc.stdout)
     with open(out, 'rb') as f:
