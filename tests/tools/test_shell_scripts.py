@@ -31,14 +31,19 @@ def run_bash(script: Path, *args: str, env: Optional[Dict[str, str]] = None,
 @pytest.fixture
 def stub_clone(tmp_path: Path, repo_root: Path) -> Path:
     """``<tmp>/clone`` with the real .ci/run and tools/run_tests.sh; setup_env.sh is a stub
-    that logs its call and SCALENET_WHEEL_DIR to ``calls.log``."""
+    that logs its call, SCALENET_WHEEL_DIR and whether its wheel cache starts empty to
+    ``calls.log``; test_method_torch_only.sh is a stub that logs its arguments."""
     clone = tmp_path / 'clone'
     for rel in ('.ci/run', 'tools/run_tests.sh'):
         (clone / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(repo_root / rel, clone / rel)
     write_script(clone / 'tools/setup_env.sh',
-                 'echo "setup wheel_dir=${SCALENET_WHEEL_DIR:-unset}" >> "$CALLS"\n'
+                 'cache=empty; [ -z "$(ls -A "$SCALENET_WHEEL_CACHE" 2>/dev/null)" ] || cache=used\n'
+                 'case "$SCALENET_WHEEL_CACHE" in "$HOME"/*) cache=home;; esac\n'
+                 'echo "setup wheel_dir=${SCALENET_WHEEL_DIR:-unset} cache=$cache" >> "$CALLS"\n'
                  'exit "${SETUP_RC:-0}"\n')
+    write_script(clone / 'tools/test_method_torch_only.sh',
+                 'echo "torch-only $1 $2" >> "$CALLS"; exit "${TORCH_ONLY_RC:-0}"\n')
     return clone
 
 
@@ -71,17 +76,32 @@ def test_ci_run_exit_codes(tmp_path: Path, stub_clone: Path, pytest_rc: int, ci_
     assert proc.returncode == ci_rc, proc.stdout
     assert message in proc.stdout
     lines = calls.read_text().splitlines()
-    assert lines[0] == 'setup wheel_dir=unset'  # no ../shared beside this clone
-    assert lines[-1].startswith('tests')
+    assert lines[0] == 'setup wheel_dir=unset cache=empty'
+    assert lines[1].startswith('tests')
+    if ci_rc == 0:  # the method layer on other torch releases, after the suite passed
+        assert lines[2:] == ['torch-only 2.15.0 python3.12', 'torch-only 2.4.1 python3.10']
+    else:
+        assert len(lines) == 2
 
 
-def test_ci_run_offers_shared_wheels(tmp_path: Path, stub_clone: Path) -> None:
+def test_ci_run_takes_the_fresh_machine_path(tmp_path: Path, stub_clone: Path) -> None:
+    """Prebuilt wheels beside the clone (../shared/wheels) and a wheel offered by the caller are
+    not used: CI builds mmcv into an empty temporary cache, as on a user's first install."""
     calls = tmp_path / 'calls.log'
     (tmp_path / 'shared' / 'wheels').mkdir(parents=True)
+    (tmp_path / 'shared' / 'wheels' / 'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl').write_text('x')
     write_script(stub_clone / 'tools/run_tests.sh', 'exit 0\n')
-    proc = run_bash(stub_clone / '.ci/run', env=dict(CALLS=str(calls)))
+    proc = run_bash(stub_clone / '.ci/run', env=dict(CALLS=str(calls),
+                                                     SCALENET_WHEEL_DIR=str(tmp_path / 'shared')))
     assert proc.returncode == 0, proc.stdout
-    assert calls.read_text().splitlines()[0] == f'setup wheel_dir={tmp_path}/shared/wheels'
+    assert calls.read_text().splitlines()[0] == 'setup wheel_dir=unset cache=empty'
+
+
+def test_ci_run_fails_when_a_torch_only_run_fails(tmp_path: Path, stub_clone: Path) -> None:
+    calls = tmp_path / 'calls.log'
+    write_script(stub_clone / 'tools/run_tests.sh', 'exit 0\n')
+    proc = run_bash(stub_clone / '.ci/run', env=dict(CALLS=str(calls), TORCH_ONLY_RC='1'))
+    assert proc.returncode == 1 and 'the method tests on torch 2.15.0' in proc.stdout
 
 
 def test_ci_run_stops_when_install_fails(tmp_path: Path, stub_clone: Path) -> None:
@@ -138,6 +158,8 @@ def test_slurm_scripts_through_srun(tmp_path: Path, tiny_cls_config: Path,
     assert (work_dir / 'iter_2.pth').is_file()
 
     proc = run_tool(['bash', 'tools/slurm_test.sh', 'cpu', 'tiny-test', tiny_cls_config,
-                     trained_tiny_cls / 'iter_4.pth', '--work-dir', tmp_path / 'test'],
+                     trained_tiny_cls / 'iter_4.pth', '--work-dir', tmp_path / 'test',
+                     # a Runner checkpoint of another work dir: trusted explicitly
+                     '--trust-checkpoint', trained_tiny_cls / 'iter_4.pth'],
                     env=env)
     assert 'accuracy/top1' in proc.stdout and 'accuracy/top5' in proc.stdout
