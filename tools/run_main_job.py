@@ -221,8 +221,10 @@ def test_stage(name: str, config: str, checkpoint: str, cfg_options: List[str],
     if prepare_stage(stage_dir, options, metrics_file) == 'skip':
         with open(osp.join(stage_dir, metrics_file), encoding='utf-8') as f:
             return json.load(f)
+    # The checkpoint is this job's own Runner checkpoint from another stage's work dir:
+    # trusted explicitly (tools/test.py unpickles fully only its own work dir otherwise).
     seconds = run_tool(['tools/test.py', config, checkpoint, '--work-dir', stage_dir,
-                        '--cfg-options', *cfg_options])
+                        '--trust-checkpoint', checkpoint, '--cfg-options', *cfg_options])
     metrics = read_test_metrics(stage_dir)
     metrics['test_seconds'] = seconds
     with open(osp.join(stage_dir, metrics_file), 'w', encoding='utf-8') as f:

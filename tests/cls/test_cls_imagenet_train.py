@@ -80,7 +80,7 @@ def test_imagenet_config_trains_and_tests(tmp_path: Path, tiny_imagenet: Path, r
 
     test_dir = tmp_path / 'test'
     run_tool(['tools/test.py', CONFIG, checkpoint, '--work-dir', test_dir,
-              '--cfg-options', *tiny_options(tiny_imagenet)], timeout=600)
+              '--trust-checkpoint', checkpoint, '--cfg-options', *tiny_options(tiny_imagenet)], timeout=600)
     records = [json.loads(line) for path in test_dir.glob('*/*.json')
                for line in path.read_text().splitlines()]
     metrics = next(r for r in records if 'accuracy/top1' in r)
