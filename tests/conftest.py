@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -53,6 +53,15 @@ def make_imagefolder(root: Path, seed: int = 0) -> Path:
                 # Unique file names: mmpretrain's visualizer names its output by basename.
                 assert cv2.imwrite(str(folder / f'{name}_{n:03d}.png'), _draw(index, rng))
     return root
+
+
+@pytest.fixture(autouse=True)
+def stack_fixes_off_after_each_test() -> Iterator[None]:
+    """Every test starts with mmengine as `import scalenet_mm` leaves it: a test (or a tool run
+    in-process) that called scalenet_mm.runtime.install() is undone afterwards."""
+    yield
+    from scalenet_mm.runtime import uninstall
+    uninstall()
 
 
 @pytest.fixture(scope='session')

@@ -117,6 +117,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.chdir(ROOT)  # configs and tools/train.py are addressed from the repository root
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
+    # Growth runs start from the pretraining run's Runner checkpoint, loaded in this process
+    # (stacking) and in the tools/train.py subprocesses (init_cfg): the experiment's own work
+    # dir is trusted, and only it (docs/stack_fixes.md).
+    from scalenet_mm.runtime import TRUST_ENV, install
+    install(work_dir=work_dir)
+    os.environ[TRUST_ENV] = os.pathsep.join(
+        p for p in (os.environ.get(TRUST_ENV), work_dir) if p)
     log_path = osp.join(work_dir, 'reproduce.log')
     log_file = open(log_path, 'a')
 

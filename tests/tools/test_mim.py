@@ -44,6 +44,9 @@ def test_mim_train_then_test(tmp_path: Path, tiny_cls_config: Path, processes: i
         assert '--nproc_per_node=2' in out
     checkpoint = work_dir / 'iter_4.pth'
     assert checkpoint.is_file()
+    # mim passes unknown options on to tools/test.py: the run's checkpoint is trusted explicitly
+    # (the test writes to another work dir).
     out = _mim('test', 'scalenet_mm', tiny_cls_config, '--checkpoint', checkpoint, '--gpus', '0',
-               '--work-dir', tmp_path / 'test', cwd=tmp_path, env=env).stdout
+               '--work-dir', tmp_path / 'test', '--trust-checkpoint', checkpoint,
+               cwd=tmp_path, env=env).stdout
     assert 'accuracy/top1' in out
