@@ -139,5 +139,7 @@ def test_mmdet_analyze_results_on_our_predictions(trained_det, run_tool, tmp_pat
     show_dir = tmp_path / 'ranked'
     run_tool([_mmdet_tool('analysis_tools/analyze_results.py'), trained_det['config'], preds,
               show_dir, '--topk', '1'], timeout=600)
-    assert sorted(p.name for p in show_dir.iterdir()) == ['bad', 'good']
-    assert len(list((show_dir / 'good').iterdir())) == 1
+    # The best-ranked image is drawn (mmdet also writes its own timestamped log folder there).
+    assert (show_dir / 'good').is_dir()
+    drawn = list((show_dir / 'good').iterdir())
+    assert len(drawn) == 1 and cv2.imread(str(drawn[0])) is not None
