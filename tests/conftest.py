@@ -14,6 +14,10 @@ import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The research harness (``benchmarks/``, ``experiments/``) is not installed; its tests import
+# it from the checkout. Appended, so an installed scalenet_mm is not shadowed.
+if str(REPO_ROOT) not in sys.path:
+    sys.path.append(str(REPO_ROOT))
 TESTS_DATA = REPO_ROOT / 'tests' / 'data'
 TINY_CLS_CONFIG = TESTS_DATA / 'configs' / 'tiny_scalenet_cls.py'
 #: Classes of the generated dataset: at least 5, so top-5 accuracy is defined.

@@ -1,12 +1,9 @@
-"""Unique-parameter, optimizer-state and checkpoint counting: a shared tensor counts once,
-checked against counts written out by hand."""
-import torch
+"""Unique-parameter counting: a shared tensor counts once, checked against counts written out
+by hand (optimizer-state and checkpoint sizes: tests/benchmarks/test_sizes.py)."""
 import torch.nn as nn
 
 import scalenet_mm  # noqa: F401
-from scalenet_mm.analysis.params import (checkpoint_file_bytes, count_parameter_uses,
-                                         count_unique_parameters, optimizer_state_bytes,
-                                         state_dict_bytes)
+from scalenet_mm.utils.complexity import count_parameter_uses, count_unique_parameters
 from scalenet_mm.models import ScaleNetViT
 
 ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
@@ -52,30 +49,3 @@ def test_scalenet_counts_match_hand_count():
     assert manual + (Lp - L) * block == sum(
         p.numel() for p in ScaleNetViT(arch=dict(ARCH, num_layers=4), depth=4, img_size=32,
                                        patch_size=16, adapter=None).parameters()) + Lp * lora
-
-
-def test_optimizer_state_is_two_moments_per_unique_parameter():
-    model = ScaleNetViT(arch=ARCH, depth=4, img_size=32, patch_size=16)
-    optimizer = torch.optim.AdamW(model.parameters())
-    model(torch.randn(2, 3, 32, 32))[-1].sum().backward()
-    optimizer.step()
-    tensors = len(list(model.parameters()))
-    unique = count_unique_parameters(model)['total']
-    step_bytes = optimizer_state_bytes(optimizer) - 2 * 4 * unique
-    assert 0 <= step_bytes <= tensors * 8  # plus one scalar ``step`` per parameter tensor
-
-
-def test_checkpoint_stores_each_shared_block_once():
-    shared = ScaleNetViT(arch=ARCH, depth=8, img_size=32, patch_size=16, adapter=None)
-    unshared = ScaleNetViT(arch=dict(ARCH, num_layers=8), depth=8, img_size=32, patch_size=16,
-                           adapter=None)
-    block_bytes = 4 * sum(p.numel() for p in shared.layers[0].parameters())
-    saved = checkpoint_file_bytes(unshared) - checkpoint_file_bytes(shared)
-    # the unshared file holds 6 more blocks (12 tensors each, some bytes of zip record each)
-    assert 6 * block_bytes <= saved <= 6 * block_bytes + 6 * 12 * 1024
-    assert state_dict_bytes(unshared) - state_dict_bytes(shared) == 6 * block_bytes
-
-
-def test_state_dict_bytes_counts_aliases_once():
-    model = TwoParents()
-    assert state_dict_bytes(model) == 4 * ((8 * 4 + 4) + (4 * 2 + 2))

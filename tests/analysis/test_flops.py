@@ -7,7 +7,7 @@ from mmengine.analysis import get_model_complexity_info
 from mmpretrain.models.backbones import VisionTransformer
 
 import scalenet_mm  # noqa: F401
-from scalenet_mm.analysis.flops import (count_flops, lora_merge_flops, per_call_flops,
+from scalenet_mm.utils.complexity import (count_flops, lora_merge_flops, per_call_flops,
                                         scalenet_instance_flops)
 from scalenet_mm.models import ScaleNetViT
 

@@ -113,7 +113,7 @@ class ScaleNetViT(BaseBackbone):
                  with_cp: bool = False,
                  init_cfg: Optional[Union[Dict, List[Dict]]] = None) -> None:
         super().__init__(init_cfg)
-        self.arch_settings = self._parse_arch(arch)
+        self.arch_settings = self.parse_arch(arch)
         self.embed_dims = self.arch_settings['embed_dims']
         self.num_source_layers = self.arch_settings['num_layers']
         self.depth = resolve_depth(depth, self.num_source_layers)
@@ -202,12 +202,15 @@ class ScaleNetViT(BaseBackbone):
             self._freeze_stages()
 
     # ------------------------------------------------------------------ construction helpers
-    def _parse_arch(self, arch: Union[str, Dict[str, int]]) -> Dict[str, int]:
+    @classmethod
+    def parse_arch(cls, arch: Union[str, Dict[str, int]]) -> Dict[str, int]:
+        """The sizes of ``arch`` (a name of :attr:`arch_zoo` or a dict with :data:`ARCH_KEYS`);
+        ValueError naming a bad one. Public so tools parse an arch exactly as the backbone."""
         if isinstance(arch, str):
-            if arch.lower() not in self.arch_zoo:
+            if arch.lower() not in cls.arch_zoo:
                 raise ValueError(f'arch={arch!r} is unknown; use one of '
-                                 f'{sorted(self.arch_zoo)} or a dict with keys {list(ARCH_KEYS)}')
-            return dict(self.arch_zoo[arch.lower()])
+                                 f'{sorted(cls.arch_zoo)} or a dict with keys {list(ARCH_KEYS)}')
+            return dict(cls.arch_zoo[arch.lower()])
         if not isinstance(arch, dict) or not set(ARCH_KEYS) <= set(arch):
             raise ValueError(f'arch={arch!r} is invalid: a custom arch is a dict with keys '
                              f'{list(ARCH_KEYS)}')

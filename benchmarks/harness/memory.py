@@ -1,7 +1,7 @@
 """Peak training memory of one model, measured in a fresh process.
 
 Peak resident memory (CPU) is a high-water mark of the whole process, so each model is measured
-in its own interpreter: ``python -m scalenet_mm.analysis.memory '<json>'`` builds one model,
+in its own interpreter: ``python -m benchmarks.harness.memory '<json>'`` builds one model,
 runs a few training steps and prints one JSON line. On CUDA the figure is
 ``torch.cuda.max_memory_allocated``; on CPU it is the peak RSS minus the RSS before the model
 was built (imports excluded, so the figure is the model's weights, gradients, optimizer state
@@ -13,6 +13,8 @@ import resource
 import subprocess
 import sys
 from typing import Any, Dict, Optional
+
+from . import worker_env
 
 MARKER = 'SCALENET_MEMORY_RESULT '
 
@@ -59,7 +61,7 @@ def measure(spec: Dict[str, Any]) -> Dict[str, Any]:
     import timm.models.vision_transformer  # noqa: F401
     import torch
 
-    from ..models.backbones import scalenet_vit  # noqa: F401
+    import scalenet_mm.models.backbones.scalenet_vit  # noqa: F401
     from .timing import build_train_step
 
     device = torch.device(spec['device'])
@@ -82,7 +84,7 @@ def measure(spec: Dict[str, Any]) -> Dict[str, Any]:
 def measure_in_subprocess(spec: Dict[str, Any], timeout: float = 3600.0) -> Dict[str, Any]:
     """Run :func:`measure` in a fresh interpreter and return its result (or an ``error``)."""
     proc = subprocess.run([sys.executable, '-m', __name__, json.dumps(spec)],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=worker_env())
     for line in proc.stdout.splitlines():
         if line.startswith(MARKER):
             return json.loads(line[len(MARKER):])

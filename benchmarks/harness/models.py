@@ -29,17 +29,10 @@ INFERENCE_ONLY = ('exported', )
 
 
 def resolve_arch(arch: ArchSpec) -> Dict[str, int]:
-    """An mmpretrain arch name (``'deit-small'``) or dict -> ``embed_dims, num_layers, ...``."""
-    from mmpretrain.models.backbones import VisionTransformer
-    if isinstance(arch, str):
-        if arch.lower() not in VisionTransformer.arch_zoo:
-            raise ValueError(f'arch={arch!r} is unknown; use one of '
-                             f'{sorted(VisionTransformer.arch_zoo)} or a dict')
-        return dict(VisionTransformer.arch_zoo[arch.lower()])
-    keys = ('embed_dims', 'num_layers', 'num_heads', 'feedforward_channels')
-    if not isinstance(arch, dict) or not set(keys) <= set(arch):
-        raise ValueError(f'arch={arch!r} must be a name or a dict with keys {list(keys)}')
-    return {k: int(arch[k]) for k in keys}
+    """An arch name (``'deit-small'``) or dict -> ``embed_dims, num_layers, ...``, parsed as
+    :class:`ScaleNetViT` parses it (ValueError naming a bad one)."""
+    from scalenet_mm.models.backbones.scalenet_vit import ScaleNetViT
+    return ScaleNetViT.parse_arch(arch)
 
 
 def parse_arch(text: str) -> ArchSpec:
@@ -63,7 +56,7 @@ def parse_arch(text: str) -> ArchSpec:
 
 def scaled_depth(arch: ArchSpec, depth: float) -> int:
     """L' for a depth factor (``2.0``) or an explicit layer count (an int > the factor range)."""
-    from ..method.layer_map import resolve_depth
+    from scalenet_mm.method.layer_map import resolve_depth
     return resolve_depth(depth, resolve_arch(arch)['num_layers'])
 
 
@@ -94,7 +87,7 @@ def build_scalenet(arch: ArchSpec, depth: float, img_size: int,
     ``perturb_adapters`` gives LoRA ``B`` small random values: at init they are zero, and an
     exported / merged model would then trivially equal the unadapted one.
     """
-    from ..models.backbones.scalenet_vit import DEFAULT_ADAPTER, ScaleNetViT
+    from scalenet_mm.models.backbones.scalenet_vit import DEFAULT_ADAPTER, ScaleNetViT
     backbone = ScaleNetViT(arch=resolve_arch(arch), depth=depth, img_size=img_size,
                            adapter=DEFAULT_ADAPTER if adapter is None else adapter)
     backbone.init_weights()
@@ -126,54 +119,14 @@ def build_timm_vit(arch: ArchSpec, num_layers: int, img_size: int) -> nn.Module:
         num_classes=0, global_pool='token')
 
 
-def fold_to_plain_state_dict(backbone: nn.Module) -> Dict[str, torch.Tensor]:
-    """ScaleNet backbone -> state dict of a plain mmpretrain ViT with ``depth`` layers.
-
-    Uses :func:`scalenet_mm.checkpoint.export.export_plain_state_dict` when it is available;
-    otherwise folds here: layer ``i`` gets the tensors of block ``layer_map[i]`` with instance
-    ``i``'s LoRA deltas added to their weights (own LayerNorms, gates and bottlenecks are not
-    foldable and are rejected).
-    """
-    try:
-        from ..checkpoint.export import export_plain_state_dict
-    except ImportError:
-        export_plain_state_dict = None
-    if export_plain_state_dict is not None:
-        return export_plain_state_dict(backbone, layout='mmpretrain')
-    return _fold_locally(backbone)
-
-
-def _fold_locally(backbone: nn.Module) -> Dict[str, torch.Tensor]:
-    from ..method.blocks import LayerInstance
-    targets = {'attn.qkv': 'qkv', 'attn.proj': 'proj', 'ffn.layers.0.0': 'fc1',
-               'ffn.layers.1': 'fc2'}
-    state: Dict[str, torch.Tensor] = {}
-    with torch.no_grad():
-        for key, value in backbone.state_dict().items():
-            if not key.startswith(('layers.', 'instances.')):
-                state[key] = value.clone()
-        for index, instance in enumerate(backbone.instances):
-            assert isinstance(instance, LayerInstance)
-            if (instance.ln1 is not None or instance.gate1 is not None or len(instance.adapter)
-                    or instance.rel_pos_h is not None):
-                raise ValueError('only LoRA adapters can be folded into a plain ViT')
-            block = backbone.layers[instance.source]
-            for key, value in block.state_dict().items():
-                value = value.clone()
-                module, _, kind = key.rpartition('.')
-                target = targets.get(module)
-                if kind == 'weight' and target is not None and target in instance.lora:
-                    value = instance.lora[target].merged_weight(value)
-                state[f'layers.{index}.{key}'] = value
-    return state
-
-
 def build_exported(scalenet: nn.Module, arch: ArchSpec, img_size: int) -> nn.Module:
     """The plain mmpretrain ViT that ``scalenet`` exports to (loaded strictly)."""
     from mmpretrain.models.backbones import VisionTransformer
+
+    from scalenet_mm.checkpoint import export_plain_state_dict
     settings = dict(resolve_arch(arch), num_layers=scalenet.depth)
     plain = VisionTransformer(arch=settings, img_size=img_size)
-    plain.load_state_dict(fold_to_plain_state_dict(scalenet), strict=True)
+    plain.load_state_dict(export_plain_state_dict(scalenet, layout='mmpretrain'), strict=True)
     return plain
 
 

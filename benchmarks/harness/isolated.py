@@ -5,7 +5,7 @@ on CPU every step frees and re-allocates hundreds of MiB of activations and grad
 how often those pages must be faulted in again depends on how the models' blocks ended up
 interleaved in one heap (measured: 0 page faults a step for a ScaleNet timed alone with a
 memory-keeping allocator, 33,000 a step for the same model timed beside two others). Here each
-model lives in a worker process (``python -m scalenet_mm.analysis.isolated '<json>'``) that
+model lives in a worker process (``python -m benchmarks.harness.isolated '<json>'``) that
 builds it, then runs one training step per ``step`` line on its stdin and answers one JSON line
 (wall and CPU seconds, page faults). The parent steps the workers in turn, A B C A B C, so
 drift still hits every model alike, and only one worker computes at a time.
@@ -24,6 +24,7 @@ import tempfile
 import time
 from typing import IO, Any, Callable, Dict, List, Mapping, Optional
 
+from . import worker_env
 from .timing import Samples
 
 MARKER = 'SCALENET_STEP_WORKER '
@@ -55,6 +56,53 @@ def keep_freed_memory() -> None:
                            '--keep-memory')
 
 
+#: A child process that steps 1.25 GiB of tensors (freed at the end of each step) and prints
+#: the page faults of each of three steps after a four-step warm-up (the heap settles within
+#: three steps: blocks move up once or twice).
+_FAULTS_AFTER_LARGE_STEPS = '''
+import resource, sys
+import torch
+if sys.argv[1] == 'keep':
+    from benchmarks.harness.isolated import keep_freed_memory
+    keep_freed_memory()
+
+def step():
+    blocks = [torch.ones(64 << 20) for _ in range(5)]
+    del blocks
+
+for _ in range(4):
+    step()
+for _ in range(3):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    step()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+'''
+
+
+def check_keep_memory() -> Dict[str, Any]:
+    """Check on this machine that ``keep_freed_memory`` stops steps from faulting pages in.
+
+    Runs two fresh processes stepping 1.25 GiB of tensors (above the 1 GiB trim threshold an
+    older setting used, which returned batch-32 activations to the OS): with glibc's defaults
+    every step maps and faults its blocks anew (expected: more than half of its pages), with
+    ``keep_freed_memory`` each of three steps after warm-up must fault in under 2 %. Needs
+    about 2.5 GiB of memory. Returns the worst step's faults of each mode, the step's page
+    count and ``ok``.
+    """
+    pages = 5 * (256 << 20) // resource.getpagesize()
+
+    def worst_faults(mode: str) -> int:
+        done = subprocess.run([sys.executable, '-c', _FAULTS_AFTER_LARGE_STEPS, mode],
+                              capture_output=True, text=True, env=worker_env(), check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f'the keep-memory check ({mode}) failed: {done.stderr[-2000:]}')
+        return max(int(line) for line in done.stdout.split()[-3:])
+
+    default, keep = worst_faults('default'), worst_faults('keep')
+    return dict(pages_per_step=pages, default_faults=default, keep_memory_faults=keep,
+                ok=default > pages // 2 and keep < pages // 50)
+
+
 def _page_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
@@ -67,7 +115,7 @@ def serve(spec: Dict[str, Any], commands: IO[str], replies: IO[str]) -> None:
     """
     if spec.get('keep_memory'):
         keep_freed_memory()
-    from .params import optimizer_state_bytes
+    from .sizes import optimizer_state_bytes
     from .timing import build_train_step
 
     step, optimizer = build_train_step(spec)
@@ -96,7 +144,7 @@ class StepWorker:
         self.stderr = tempfile.TemporaryFile(mode='w+')
         self.process = subprocess.Popen(
             [sys.executable, '-m', __name__, json.dumps(spec)], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self.stderr, text=True, bufsize=1)
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True, bufsize=1, env=worker_env())
         self.pid: Optional[int] = None
 
     def _read(self) -> Dict[str, Any]:

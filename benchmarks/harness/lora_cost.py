@@ -25,7 +25,8 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from ..method.adapters import LoRA
+from scalenet_mm.method.adapters import LoRA
+
 from .models import ArchSpec, resolve_arch, scaled_depth
 from .timing import autocast_context, check_device, interleaved_times, median, synchronize
 

@@ -8,23 +8,33 @@ table with every figure as a ratio to the plain mmpretrain ViT and writes the JS
 
 Example::
 
-    python tools/analysis/benchmark.py --arch deit-small --depth 2 --batch-size 8 \
+    python benchmarks/benchmark.py --arch deit-small --depth 2 --batch-size 8 \
         --repeats 5 --warmup 1 --out work_dirs/bench/deit-s2x_b8.json
 
 Timings interleave the models (A B C A B C ...) and report medians; on a shared machine run
 the whole comparison in one invocation and read the ratios, not the absolute numbers.
+
+``python benchmarks/benchmark.py --check-keep-memory`` only checks that ``--keep-memory``
+works on this machine (glibc keeps freed memory: no page faults once warm; about 2.5 GiB).
 """
 import argparse
 import json
+import os.path as osp
 import sys
 import warnings
 from typing import List, Optional
 
-from scalenet_mm.analysis.benchmark import BenchmarkConfig, run_benchmark
-from scalenet_mm.analysis.models import MODEL_NAMES, REFERENCE_MODEL, parse_arch
-from scalenet_mm.analysis.report import (format_key_ratios, format_paired_ratios, format_table,
-                                         format_throughput)
-from scalenet_mm.engine.atomic_checkpoint import atomic_write
+# Run as ``python benchmarks/benchmark.py`` from a checkout: ``benchmarks`` (not installed) is
+# imported from the repository root, the folder above this file.
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from benchmarks.harness.benchmark import BenchmarkConfig, run_benchmark  # noqa: E402
+from benchmarks.harness.models import MODEL_NAMES, REFERENCE_MODEL, parse_arch  # noqa: E402
+from benchmarks.harness.report import (format_key_ratios, format_paired_ratios,  # noqa: E402
+                                       format_table, format_throughput)
+from scalenet_mm.engine.atomic_checkpoint import atomic_write  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -70,12 +80,23 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              'CUDA\'s caching allocator); every process holds its peak')
     parser.add_argument('--out', default=None, help='write the result JSON here')
     parser.add_argument('--quiet', action='store_true', help='no progress output')
+    parser.add_argument('--check-keep-memory', action='store_true',
+                        help='only check that --keep-memory stops page faults here (two '
+                             'processes stepping 1.25 GiB each); exit 1 if it does not')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
     warnings.filterwarnings('ignore')
+    if args.check_keep_memory:
+        from benchmarks.harness.isolated import check_keep_memory
+        check = check_keep_memory()
+        print(f"keep-memory check: worst step after warm-up faults in {check['default_faults']} "
+              f"pages with glibc's defaults, {check['keep_memory_faults']} with --keep-memory "
+              f"(of {check['pages_per_step']} per step; needs > 50 % and < 2 %): "
+              f"{'ok' if check['ok'] else 'FAILED'}")
+        sys.exit(0 if check['ok'] else 1)
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,8 +1,8 @@
 """The benchmark's steady-state check: a first timed round far above the rest is reported."""
 from typing import Any, Dict, List
 
-from scalenet_mm.analysis.benchmark import _note_unsteady
-from scalenet_mm.analysis.timing import Samples, interleaved_times, unsteady_models
+from benchmarks.harness.benchmark import _note_unsteady
+from benchmarks.harness.timing import Samples, interleaved_times, unsteady_models
 
 
 def test_a_slow_first_round_is_flagged_with_its_ratio() -> None:

@@ -6,21 +6,28 @@ folded into its weight (what ScaleNet does in training) and with the delta as a 
 low-rank branch, plus the fold alone and a plain copy of the weight; prints each as a ratio
 to the plain linear next to the ratio of multiply-adds, and the fold's extra time per layer
 instance and per training step. This is the part of a ScaleNet training step that a plain ViT
-of the same depth does not do (``tools/analysis/benchmark.py`` times the whole step).
+of the same depth does not do (``benchmarks/benchmark.py`` times the whole step).
 
 Example::
 
-    python tools/analysis/lora_cost.py --arch deit-base --batch-size 8 --threads 2 \
+    python benchmarks/lora_cost.py --arch deit-base --batch-size 8 --threads 2 \
         --out work_dirs/bench/lora_cost_deit-b_b8.json
 """
 import argparse
 import json
 import os
+import os.path as osp
 import sys
 from typing import Any, Dict, List, Optional
 
-from scalenet_mm.analysis.models import parse_arch
-from scalenet_mm.analysis.timing import DTYPES
+# Run as ``python benchmarks/lora_cost.py`` from a checkout: ``benchmarks`` (not installed) is
+# imported from the repository root, the folder above this file.
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from benchmarks.harness.models import parse_arch  # noqa: E402
+from benchmarks.harness.timing import DTYPES  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -73,8 +80,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     args = parse_args(argv)
     import torch
 
-    from scalenet_mm.analysis.benchmark import machine_info
-    from scalenet_mm.analysis.lora_cost import format_lora_cost, measure_lora_cost
+    from benchmarks.harness.benchmark import machine_info
+    from benchmarks.harness.lora_cost import format_lora_cost, measure_lora_cost
     from scalenet_mm.engine.atomic_checkpoint import atomic_write
     if args.threads:
         torch.set_num_threads(args.threads)

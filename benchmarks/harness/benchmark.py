@@ -1,19 +1,19 @@
 """The ScaleNet benchmark: speed, memory and size of ScaleNet against plain ViTs, in one run.
 
-:func:`run_benchmark` builds the models of :mod:`scalenet_mm.analysis.models` for one arch,
+:func:`run_benchmark` builds the models of :mod:`benchmarks.harness.models` for one arch,
 depth, batch, resolution, device and dtype and measures, side by side:
 
 * training step (forward, cross-entropy, backward, AdamW step): median seconds and images/s,
   timed in interleaved rounds, by wall clock and by process CPU time (``timer`` picks the one
   the headline fields ``train_step_s`` / ``*_img_s`` use; both are kept);
-* peak training memory, each model in a fresh process (see :mod:`scalenet_mm.analysis.memory`);
+* peak training memory, each model in a fresh process (see :mod:`benchmarks.harness.memory`);
 * inference images/s (eval, no grad), interleaved; for ScaleNet both with merged (cached)
   weights and with live adapters (train-mode path: fold or branch per call, nothing cached);
 * unique parameters (shared tensors once), AdamW state bytes after the timed steps, checkpoint
   size on disk (state dict saved from the model's device), FLOPs per image (every use of a
   shared block counted; ScaleNet also per instance).
 
-The result is a JSON-able dict; :func:`scalenet_mm.analysis.report.format_table` prints it with
+The result is a JSON-able dict; :func:`benchmarks.harness.report.format_table` prints it with
 every figure as a ratio to the reference (the plain mmpretrain ViT of the same depth).
 """
 import copy
@@ -28,14 +28,16 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .flops import count_flops, lora_merge_flops, scalenet_instance_flops
+from scalenet_mm.utils.complexity import (count_flops, count_parameter_uses,
+                                          count_unique_parameters, lora_merge_flops,
+                                          scalenet_instance_flops, scalenet_parameter_split)
+
 from .isolated import isolated_train_times, keep_freed_memory
 from .memory import measure_in_subprocess
 from .models import (INFERENCE_ONLY, MODEL_NAMES, REFERENCE_MODEL, build_models, resolve_arch,
                      scaled_depth)
-from .params import (checkpoint_file_bytes, count_parameter_uses, count_unique_parameters,
-                     optimizer_state_bytes, scalenet_parameter_split)
 from .report import compute_ratios, key_ratios, paired_ratios
+from .sizes import checkpoint_file_bytes, optimizer_state_bytes
 from .throughput import achieved_tflops, peak_tflops
 from .timing import (DTYPES, Samples, check_device, interleaved_times, make_infer_step,
                      make_train_step, median, unsteady_models)
@@ -45,7 +47,7 @@ Log = Callable[[str], None]
 
 @dataclass
 class BenchmarkConfig:
-    """What to benchmark; the fields mirror ``tools/analysis/benchmark.py``'s options."""
+    """What to benchmark; the fields mirror ``benchmarks/benchmark.py``'s options."""
     arch: Union[str, Dict[str, int]] = 'deit-small'
     depth: float = 2.0
     batch_size: int = 8
@@ -66,11 +68,11 @@ class BenchmarkConfig:
     seed: int = 0
     lr: float = 1e-4
     #: dense peak TFLOP/s of the device at ``dtype``; None looks the GPU up in
-    #: :data:`scalenet_mm.analysis.throughput.PEAK_TFLOPS`.
+    #: :data:`benchmarks.harness.throughput.PEAK_TFLOPS`.
     peak_tflops: Optional[float] = None
     #: time each model's training step in its own worker process (still interleaved)
     isolate: bool = False
-    #: make glibc keep freed memory (no page faults after warm-up; see analysis/isolated.py)
+    #: make glibc keep freed memory (no page faults after warm-up; see benchmarks/harness/isolated.py)
     keep_memory: bool = False
     extra: Dict[str, Any] = field(default_factory=dict)
 

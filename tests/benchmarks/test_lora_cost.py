@@ -1,4 +1,4 @@
-"""``tools/analysis/lora_cost.py`` and :mod:`scalenet_mm.analysis.lora_cost` on tiny shapes.
+"""``benchmarks/lora_cost.py`` and :mod:`benchmarks.harness.lora_cost` on tiny shapes.
 
 No time is asserted (noise at this size): the tests check that every field is produced, that
 the three timed variants compute one function (the check that guards the comparison fails
@@ -14,11 +14,11 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from scalenet_mm.analysis.lora_cost import (PARTS, VARIANTS, _LinearCase, flop_overheads,
+from benchmarks.harness.lora_cost import (PARTS, VARIANTS, _LinearCase, flop_overheads,
                                             format_lora_cost, linear_shapes, measure_lora_cost)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TOOL = REPO_ROOT / 'tools' / 'analysis' / 'lora_cost.py'
+TOOL = REPO_ROOT / 'benchmarks' / 'lora_cost.py'
 TINY = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 
 
@@ -111,7 +111,7 @@ def test_bad_options_are_rejected_with_their_name(argv: List[str], named: str, c
 @pytest.mark.parametrize('arch, named', [
     ('deit-huge-typo', "arch='deit-huge-typo' is unknown"),
     ('{"embed_dims": 32', 'is not valid JSON'),
-    ('{"embed_dims": 32}', 'must be a name or a dict with keys'),
+    ('{"embed_dims": 32}', 'a custom arch is a dict with keys'),
 ])
 def test_a_bad_arch_is_a_clean_error_before_measuring(arch: str, named: str, tmp_path: Path,
                                                       capsys) -> None:

@@ -1,6 +1,6 @@
 """Achieved arithmetic throughput (TFLOP/s) of a benchmarked model, and the card's peak.
 
-The FLOP counts of :mod:`scalenet_mm.analysis.flops` follow fvcore's convention (one fused
+The FLOP counts of :mod:`scalenet_mm.utils.complexity` follow fvcore's convention (one fused
 multiply-add = one FLOP). Hardware peaks count a multiply-add as two operations, so the
 achieved figure here is ``2 * MACs * passes * images/s``, with one pass for inference and three
 for a training step (forward, and a backward that costs about twice the forward: gradients
@@ -23,8 +23,13 @@ TRAIN_PASSES = 3.0
 
 
 def peak_tflops(gpu_name: Optional[str], dtype: str) -> Optional[float]:
-    """The table's dense peak for ``gpu_name`` at ``dtype`` (fp32 means TF32 tensor cores)."""
-    if not gpu_name:
+    """The table's dense peak for ``gpu_name`` at ``dtype`` (fp32 means TF32 tensor cores).
+
+    None for a card the table does not hold, a dtype it has no figure for, and PCIe variants
+    of the listed GPUs (their peaks are lower; ``--peak-tflops`` gives theirs), so no
+    utilisation is computed against a wrong peak.
+    """
+    if not gpu_name or 'PCIE' in gpu_name.upper():  # the table holds SXM parts only
         return None
     for fragment, peaks in PEAK_TFLOPS.items():
         if fragment in gpu_name.upper():
