@@ -1,6 +1,6 @@
 """Reproduce ScaleNet's central claim at CPU scale: a small ViT on Fashion-MNIST.
 
-One command trains, through ``tools/train.py`` and the configs in ``configs/evidence/``:
+One command trains, through ``tools/train.py`` and the configs in ``experiments/configs/``:
 
 1. a plain ViT of L layers for E epochs: the "pretrained" model (one per seed);
 2. a plain 2L-layer ViT from scratch for 3E' epochs;
@@ -16,11 +16,11 @@ are reused when the command is repeated with the same sizes.
 
 Example (the documented default; about 35-45 minutes on two quiet CPU cores)::
 
-    python tools/reproduce_scalenet.py --work-dir work_dirs/evidence
+    python experiments/reproduce_scalenet.py --work-dir work_dirs/evidence
 
 A quick smoke run::
 
-    python tools/reproduce_scalenet.py --work-dir /tmp/ev --seeds 0 --train-size 64 \\
+    python experiments/reproduce_scalenet.py --work-dir /tmp/ev --seeds 0 --train-size 64 \\
         --test-size 64 --pretrain-epochs 2 --epochs 2 --scratch-factor 1 --layers 1 \\
         --embed-dims 16 --num-heads 2 --ffn 32
 """
@@ -35,14 +35,17 @@ import time
 from dataclasses import asdict
 from typing import List, Optional
 
+# Run as ``python experiments/reproduce_scalenet.py`` from a checkout: ``experiments`` (not
+# installed) is imported from the repository root, the folder above this file.
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from experiments.scalenet_evidence import (ARMS, ARMS_BY_NAME, Executor,  # noqa: E402
+                                           Settings, check_claims, markdown_report, plan_runs,
+                                           plot_curves, summarise)
 from scalenet_mm.datasets.fashion_mnist import prepare_fashion_mnist  # noqa: E402
-from scalenet_mm.evidence import (ARMS, ARMS_BY_NAME, Executor, Settings,  # noqa: E402
-                                  check_claims, markdown_report, plan_runs, plot_curves,
-                                  summarise)
+from scalenet_mm.engine.atomic_checkpoint import atomic_write  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -114,7 +117,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     settings = settings_from(args)
-    os.chdir(ROOT)  # configs and tools/train.py are addressed from the repository root
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
     # Growth runs start from the pretraining run's Runner checkpoint, loaded in this process
@@ -133,7 +135,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         log_file.write(line + '\n')
         log_file.flush()
 
-    command = 'python tools/reproduce_scalenet.py ' + ' '.join(
+    command = 'python experiments/reproduce_scalenet.py ' + ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     data_root = osp.abspath(prepare_fashion_mnist(
         args.data_root or osp.join(work_dir, 'data', 'fashion_mnist'),
@@ -159,11 +161,10 @@ def main(argv: Optional[List[str]] = None) -> int:
              'Wall time per run includes process start, loading and the per-epoch test '
              'evaluation; runs share the CPU with the other concurrent run(s).']
     report = markdown_report(summaries, settings, command, osp.basename(plot_file), notes)
-    with open(osp.join(work_dir, 'results.md'), 'w') as f:
-        f.write(report)
-    with open(osp.join(work_dir, 'results.json'), 'w') as f:
-        json.dump(dict(settings=asdict(settings), command=command, elapsed_s=elapsed,
-                       claims=check_claims(summaries), runs=results), f, indent=1)
+    atomic_write(osp.join(work_dir, 'results.md'), report)
+    atomic_write(osp.join(work_dir, 'results.json'),
+                 json.dumps(dict(settings=asdict(settings), command=command, elapsed_s=elapsed,
+                                 claims=check_claims(summaries), runs=results), indent=1))
     log(f'wrote {osp.join(work_dir, "results.md")} and {plot_file} '
         f'({elapsed / 60:.1f} min)')
     print(report)

@@ -1,7 +1,7 @@
 """Evidence experiment, shared recipe: a small ViT on Fashion-MNIST (28x28 gray, patch 7:
 4x4 tokens and a class token).
 
-Every arm of ``tools/reproduce_scalenet.py`` inherits this file and changes only the
+Every arm of ``experiments/reproduce_scalenet.py`` inherits this file and changes only the
 backbone (depth, layer map, adapters, initialisation) and the number of epochs, so all
 arms use the same data, augmentation, optimiser, warmup and cosine schedule. Sizes
 (layers, width, epochs, training subset, seed) are ``--cfg-options`` keys:
@@ -13,7 +13,7 @@ arms use the same data, augmentation, optimiser, warmup and cosine schedule. Siz
 The test split is evaluated after every epoch (``val_interval=1``) so the accuracy curve of
 every arm can be read from the scalar logs.
 """
-_base_ = ['../_base_/datasets/fashion_mnist_bs128.py']
+_base_ = ['../../configs/_base_/datasets/fashion_mnist_bs128.py']
 default_scope = 'mmpretrain'
 custom_imports = dict(imports=['scalenet_mm'], allow_failed_imports=False)
 

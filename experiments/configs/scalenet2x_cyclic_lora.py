@@ -3,7 +3,7 @@
 Cyclic layer map (instance i runs pretrained layer i % L, the same tensors, not copies) with
 one LoRA set per instance on qkv, proj, fc1 and fc2. The backbone is loaded by the project's
 loader (``init_cfg`` type ``Pretrained``) and the classifier head by mmengine's, both from the
-pretrained arm's checkpoint, which ``tools/reproduce_scalenet.py`` sets in
+pretrained arm's checkpoint, which ``experiments/reproduce_scalenet.py`` sets in
 ``model.backbone.init_cfg.checkpoint`` and ``model.head.init_cfg.checkpoint``.
 
 LoRA rank: the paper's rank 10 is for width 192 (DeiT-Tiny, +13% parameters at 2x depth);

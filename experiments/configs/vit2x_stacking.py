@@ -2,8 +2,8 @@
 L..2L-1 start as copies of the pretrained layers 0..L-1 (the cyclic map, but every copy is
 its own tensor, trained separately) and whose head is the pretrained head.
 
-The stacked checkpoint is written by ``scalenet_mm.evidence.make_stacked_checkpoint``
-(``tools/reproduce_scalenet.py`` does it and sets the two ``checkpoint`` keys below).
+The stacked checkpoint is written by ``experiments.scalenet_evidence.make_stacked_checkpoint``
+(``experiments/reproduce_scalenet.py`` does it and sets the two ``checkpoint`` keys below).
 """
 _base_ = './fmnist_vit_base.py'
 

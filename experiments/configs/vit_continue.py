@@ -1,7 +1,7 @@
 """Evidence control: the pretrained L-layer ViT trained E' more epochs, without growing.
 
 Same recipe and epochs as the growth arms, same initialisation (backbone and head from the
-pretrained arm's checkpoint, set by ``tools/reproduce_scalenet.py``), but the depth stays L.
+pretrained arm's checkpoint, set by ``experiments/reproduce_scalenet.py``), but the depth stays L.
 It separates what the growth arms gain from the extra depth from what they gain from simply
 training the pretrained model longer.
 """

@@ -2,7 +2,7 @@
 
 Its last checkpoint initialises every ScaleNet arm (backbone and classifier head), as a
 pretrained DeiT initialises the paper's scaled models. L and the epochs E are set by
-``tools/reproduce_scalenet.py`` (``model.backbone.arch.num_layers``, ``train_cfg.max_epochs``).
+``experiments/reproduce_scalenet.py`` (``model.backbone.arch.num_layers``, ``train_cfg.max_epochs``).
 """
 _base_ = './fmnist_vit_base.py'
 

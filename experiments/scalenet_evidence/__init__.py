@@ -1,4 +1,4 @@
-"""The ScaleNet evidence experiment (``tools/reproduce_scalenet.py``): a small ViT on
+"""The ScaleNet evidence experiment (``experiments/reproduce_scalenet.py``): a small ViT on
 Fashion-MNIST grown to twice its depth, against from-scratch and ablation arms.
 
 - :mod:`.experiment`: sizes, arms and the training runs they expand to;

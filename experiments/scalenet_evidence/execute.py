@@ -19,7 +19,9 @@ from typing import Any, Callable, Dict, List, Optional
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from .experiment import CONFIG_DIR, STACKING_SOURCE, Run, Settings, init_options
+from scalenet_mm.engine.atomic_checkpoint import atomic_write
+
+from .experiment import CONFIG_DIR, REPO_ROOT, STACKING_SOURCE, Run, Settings, init_options
 from .logs import read_accuracy_curve
 from .stacking import make_stacked_checkpoint
 
@@ -39,8 +41,8 @@ def format_option(key: str, value: Any) -> str:
 def train_command(run: Run, python: str = sys.executable) -> List[str]:
     """The ``tools/train.py`` command line of a run."""
     options = [format_option(k, v) for k, v in run.cfg_options.items()]
-    return [python, osp.join('tools', 'train.py'), run.config, '--work-dir', run.work_dir,
-            '--cfg-options', *options]
+    return [python, osp.join(REPO_ROOT, 'tools', 'train.py'), run.config, '--work-dir',
+            run.work_dir, '--cfg-options', *options]
 
 
 def last_checkpoint(work_dir: str) -> str:
@@ -59,7 +61,7 @@ def count_parameters(config: str, cfg_options: Dict[str, Any]) -> Dict[str, int]
     """Unique parameters (a shared tensor once) of the model a config builds, head included."""
     from mmpretrain.registry import MODELS
 
-    from ..analysis.params import count_unique_parameters
+    from scalenet_mm.utils.complexity import count_unique_parameters
 
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(cfg_options)
@@ -150,8 +152,8 @@ class Executor:
             if not curve:
                 result['status'] = 'failed'
                 result['error'] = 'no test accuracy in the scalar log'
-        with open(osp.join(run.work_dir, RESULT_FILE), 'w') as f:
-            json.dump(result, f, indent=1)
+        # atomic: a kill while writing must not leave a half file that a rerun cannot read
+        atomic_write(osp.join(run.work_dir, RESULT_FILE), json.dumps(result, indent=1))
         return result
 
     def _reuse_finished(self, pending: List[Run]) -> None:
@@ -191,7 +193,7 @@ class Executor:
                 continue
             out = open(osp.join(run.work_dir, LOG_FILE), 'w')
             process = subprocess.Popen(train_command(run), stdout=out, stderr=subprocess.STDOUT,
-                                       env=self._env())
+                                       env=self._env(), cwd=REPO_ROOT)
             active[run.name] = (run, process, out, time.time())
             self.log(f'[{run.name}] started (pid {process.pid})')
 

@@ -12,12 +12,15 @@ import os.path as osp
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-CONFIG_DIR = osp.join('configs', 'evidence')
+#: The repository root (``tools/train.py`` and the configs' ``_base_`` files live there).
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: The experiment's configs, wherever the command is run from.
+CONFIG_DIR = osp.join(REPO_ROOT, 'experiments', 'configs')
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Sizes of the experiment (all exposed as ``tools/reproduce_scalenet.py`` options).
+    """Sizes of the experiment (all exposed as ``experiments/reproduce_scalenet.py`` options).
 
     Attributes:
         layers: L, depth of the pretrained ViT (the grown models have 2L instances).
@@ -98,7 +101,7 @@ class Arm:
     Attributes:
         name: short id (work-dir name, table key).
         label: the table's and plot's description.
-        config: file under ``configs/evidence``.
+        config: file under ``experiments/configs``.
         source_layers: ``'L'`` or ``'2L'``: the ``arch.num_layers`` the config gets.
         epochs: ``'E'``, ``"E'"`` or ``'scratch'``.
         init: ``'scratch'``, ``'pretrained'`` (backbone and head from the seed's pretrained
@@ -145,7 +148,7 @@ class Run:
     Attributes:
         arm, seed: what is trained.
         work_dir: the run's ``--work-dir``.
-        config: the config path (relative to the repository root).
+        config: the config's absolute path (under :data:`CONFIG_DIR`).
         cfg_options: the ``--cfg-options`` it gets, except the init checkpoint (filled in
             when the pretrained run it depends on has finished).
         depends_on: name of the run that must finish first (the seed's pretrained run).

@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from ..checkpoint import export_plain_classifier, save_atomic
+from scalenet_mm.checkpoint import export_plain_classifier, save_atomic
 
 
 def make_stacked_checkpoint(shared_config: str, cfg_options: Dict[str, Any], out_file: str,
@@ -21,7 +21,7 @@ def make_stacked_checkpoint(shared_config: str, cfg_options: Dict[str, Any], out
 
     Args:
         shared_config: a ScaleNet classifier config whose backbone and head ``init_cfg`` point
-            at the pretrained checkpoint (e.g. ``configs/evidence/scalenet2x_shared_noadapter.py``).
+            at the pretrained checkpoint (e.g. ``experiments/configs/scalenet2x_shared_noadapter.py``).
         cfg_options: ``--cfg-options``-style overrides applied to it (sizes, checkpoint paths).
         out_file: where the checkpoint (``{'state_dict', 'meta'}``) is written.
         meta: extra values stored under ``meta``.

@@ -3,7 +3,7 @@ import os.path as osp
 
 import pytest
 
-from scalenet_mm.evidence.experiment import (ARMS, ARMS_BY_NAME, PRETRAIN, Settings,
+from experiments.scalenet_evidence.experiment import (ARMS, ARMS_BY_NAME, PRETRAIN, Settings,
                                              arm_epochs, plan_runs)
 
 

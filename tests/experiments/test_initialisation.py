@@ -1,6 +1,7 @@
 """The growth arms start from the pretrained model as their configs say: the stacked
 (unshared) checkpoint computes what the shared model computes, the gated model computes what
 the pretrained model computes, and every arm carries over the pretrained head."""
+import os.path as osp
 from typing import Any, Dict, Optional
 
 import pytest
@@ -9,9 +10,10 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from scalenet_mm.checkpoint import save_atomic
-from scalenet_mm.evidence.experiment import (ARMS_BY_NAME, Settings, arm_options,
-                                             common_options, init_options)
-from scalenet_mm.evidence.stacking import make_stacked_checkpoint
+from experiments.scalenet_evidence.experiment import (ARMS_BY_NAME, CONFIG_DIR, Settings,
+                                                      arm_options, common_options,
+                                                      init_options)
+from experiments.scalenet_evidence.stacking import make_stacked_checkpoint
 
 SETTINGS = Settings(layers=2, embed_dims=16, num_heads=2, feedforward_channels=32, lora_rank=2,
                     seeds=(0,))
@@ -28,7 +30,7 @@ def _options(arm: str, checkpoint: Optional[str] = None) -> Dict[str, Any]:
 def _build(arm: str, checkpoint: Optional[str] = None) -> torch.nn.Module:
     from mmpretrain.registry import MODELS
 
-    cfg = Config.fromfile(f'configs/evidence/{ARMS_BY_NAME[arm].config}')
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, ARMS_BY_NAME[arm].config))
     cfg.merge_from_dict(_options(arm, checkpoint))
     init_default_scope('mmpretrain')
     model = MODELS.build(cfg.model)
@@ -62,7 +64,7 @@ def images() -> torch.Tensor:
 def test_stacked_checkpoint_is_the_unshared_copy_of_the_shared_model(pretrained, images,
                                                                      tmp_path):
     options = _options('shared_noadapter', pretrained)
-    stacked = make_stacked_checkpoint('configs/evidence/scalenet2x_shared_noadapter.py',
+    stacked = make_stacked_checkpoint(osp.join(CONFIG_DIR, 'scalenet2x_shared_noadapter.py'),
                                       options, str(tmp_path / 'stacked.pth'))
     shared = _build('shared_noadapter', pretrained)
     unshared = _build('stacking', stacked)

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from scalenet_mm.evidence.logs import read_accuracy_curve
+from experiments.scalenet_evidence.logs import read_accuracy_curve
 
 
 def _write_scalars(path, records):

@@ -1,9 +1,9 @@
 """The table, the claims and the plot, from synthetic run results."""
 import re
 
-from scalenet_mm.evidence.experiment import ARMS, Settings
-from scalenet_mm.evidence.plot import plot_curves
-from scalenet_mm.evidence.report import (check_claims, markdown_report, markdown_table,
+from experiments.scalenet_evidence.experiment import ARMS, Settings
+from experiments.scalenet_evidence.plot import plot_curves
+from experiments.scalenet_evidence.report import (check_claims, markdown_report, markdown_table,
                                          summarise)
 
 TOP1 = {'pretrain': 80.0, 'scratch': 78.0, 'scalenet': 83.0, 'shared_noadapter': 81.0,
@@ -65,7 +65,7 @@ def test_single_seed_and_failures_are_reported_as_such(tmp_path):
     settings = Settings(seeds=(0,), pretrain_epochs=4, epochs=2)
     results = _results(settings, seeds=(0,), failed=('gate_seed0',))
     summaries = summarise(results, settings)
-    report = markdown_report(summaries, settings, 'python tools/reproduce_scalenet.py',
+    report = markdown_report(summaries, settings, 'python experiments/reproduce_scalenet.py',
                              'accuracy.png', notes=['a note'])
     assert 'single seed run (no spread measured)' in report
     assert '## Failed runs' in report and 'gate: seed 0: boom' in report

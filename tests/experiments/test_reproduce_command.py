@@ -1,4 +1,4 @@
-"""End to end: ``tools/reproduce_scalenet.py`` at tiny sizes (64 training and 64 test images,
+"""End to end: ``experiments/reproduce_scalenet.py`` at tiny sizes (64 training and 64 test images,
 one seed, two epochs) runs every arm through ``tools/train.py`` and writes the table, the
 JSON results and the plot, with every field filled."""
 import json
@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from scalenet_mm.datasets.fashion_mnist import DEBIAN_DIR, find_source
-from scalenet_mm.evidence.experiment import ARMS
+from experiments.scalenet_evidence.experiment import ARMS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 HAVE_DATA = find_source([DEBIAN_DIR]) is not None
@@ -20,11 +20,13 @@ HAVE_DATA = find_source([DEBIAN_DIR]) is not None
 @pytest.mark.skipif(not HAVE_DATA, reason='needs the Debian package dataset-fashion-mnist')
 def test_tiny_experiment_runs_every_arm_and_writes_table_and_plot(tmp_path):
     work = tmp_path / 'evidence'
-    cmd = [sys.executable, 'tools/reproduce_scalenet.py', '--work-dir', str(work),
+    # run from another folder: the command resolves its configs and tools from its own file
+    cmd = [sys.executable, osp.join(REPO, 'experiments', 'reproduce_scalenet.py'),
+           '--work-dir', str(work),
            '--seeds', '0', '--train-size', '64', '--test-size', '64', '--pretrain-epochs', '2',
            '--epochs', '2', '--scratch-factor', '2', '--layers', '1', '--embed-dims', '16',
            '--num-heads', '2', '--ffn', '32', '--lora-rank', '2', '--batch-size', '32']
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1700)
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=1700)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     results = json.loads((work / 'results.json').read_text())
@@ -52,6 +54,6 @@ def test_tiny_experiment_runs_every_arm_and_writes_table_and_plot(tmp_path):
     assert stacked.is_file()
 
     # a second invocation reuses every finished run
-    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0
     assert again.stdout.count('] reused: top-1') == len(ARMS)
