@@ -10,7 +10,7 @@ a few times on the way, and prints the falling losses and the rising mAP.
 
 Example (about 11 minutes on 2 busy CPU cores, ~2 s per iteration)::
 
-    python tools/analysis/det_convergence.py --work-dir work_dirs/det_convergence \
+    python experiments/det_convergence.py --work-dir work_dirs/det_convergence \
         --iters 300 --evals 3
 
 One such run (defaults: 64 train / 16 val images, 128-wide ViT, batch 2, AdamW 5e-4) gave
