@@ -62,10 +62,19 @@ def make_imagefolder(root: Path, seed: int = 0) -> Path:
 @pytest.fixture(autouse=True)
 def stack_fixes_off_after_each_test() -> Iterator[None]:
     """Every test starts with mmengine as `import scalenet_mm` leaves it: a test (or a tool run
-    in-process) that called scalenet_mm.runtime.install() is undone afterwards."""
+    in-process) that called scalenet_mm.runtime.install() is undone afterwards, and so is what a
+    run that stopped in-process before its hooks' after_run left (SafeCheckpointHook's scoped
+    loader and trusted work dir)."""
+    from scalenet_mm.private_api import checkpoint_schemes
+    from scalenet_mm.runtime import checkpoint_loading, uninstall
+    schemes_before = dict(checkpoint_schemes())
+    trusted_before = list(checkpoint_loading._TRUSTED)
     yield
-    from scalenet_mm.runtime import uninstall
     uninstall()
+    schemes = checkpoint_schemes()
+    schemes.clear()
+    schemes.update(schemes_before)
+    checkpoint_loading._TRUSTED[:] = trusted_before
 
 
 @pytest.fixture(scope='session')
