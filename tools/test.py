@@ -12,8 +12,14 @@ printed at the end and written to the work dir.
 The project's fixes are switched on (``scalenet_mm.runtime.install``, docs/stack_fixes.md).
 A Runner checkpoint (optimizer and message-hub objects) is unpickled fully only when it lies
 in the work dir (default ``work_dirs/<config name>``, where tools/train.py writes) or is
-named with ``--trust-checkpoint``; any other file loads weights-only. There is no
-``--compile``: mmengine 0.10.7 compiles only the train step (``Runner.train``).
+named with ``--trust-checkpoint``; any other file loads weights-only.
+
+``--amp`` tests in mixed precision as mmpretrain's and mmdet's tools do (``test_cfg.fp16=True``:
+mmengine's test loop runs under autocast, float16 on a GPU, bfloat16 on CPU). ``--compile``
+runs the test step through ``torch.compile`` (torch's default backend, or the options of a
+``compile`` dict in the config, e.g. ``--cfg-options compile.backend=eager``); mmengine 0.10.7
+compiles only in ``Runner.train``, so this tool compiles ``test_step`` itself once the Runner is
+built (``scalenet_mm.runtime.options.compile_test_step``).
 """
 import argparse
 
@@ -24,6 +30,7 @@ from scalenet_mm.runtime import (add_dump_results, build_runner, check_dump_file
                                  enable_visualization, export_local_rank, install,
                                  set_checkpoint, set_launcher, set_work_dir,
                                  shutdown_distributed)
+from scalenet_mm.runtime.options import compile_test_step, enable_compile, enable_test_amp
 
 
 def parse_args() -> argparse.Namespace:
@@ -47,6 +54,12 @@ def parse_args() -> argparse.Namespace:
                         help='unpickle this local checkpoint file (or every file below this '
                         'folder) fully, e.g. a Runner checkpoint outside the work dir; only '
                         'for files you wrote yourself. Repeatable')
+    parser.add_argument('--amp', action='store_true',
+                        help='test in mixed precision (test_cfg.fp16=True: autocast, float16 '
+                        'on a GPU, bfloat16 on CPU)')
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile the test step (options from a compile dict in the '
+                        'config, e.g. --cfg-options compile.backend=eager)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
@@ -67,12 +80,18 @@ def main() -> None:
     set_launcher(cfg, args.launcher)
     set_work_dir(cfg, args.config, args.work_dir)
     set_checkpoint(cfg, args.checkpoint)
+    if args.amp:
+        enable_test_amp(cfg)
+    if args.compile:
+        enable_compile(cfg)
     install(work_dir=cfg.work_dir, trusted=args.trust_checkpoint)
     if args.show_dir is not None or args.show:
         enable_visualization(cfg, args.show_dir, show=args.show, wait_time=args.wait_time,
                              interval=args.interval)
 
     runner = build_runner(cfg, mode='test')
+    if args.compile:
+        compile_test_step(runner)  # mmengine compiles in Runner.train only
     if args.out is not None:
         add_dump_results(runner, args.out)
     runner.test()

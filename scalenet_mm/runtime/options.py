@@ -12,6 +12,7 @@ from typing import Optional
 from mmengine.config import Config
 from mmengine.device import (is_cuda_available, is_mlu_available, is_musa_available,
                              is_npu_available)
+from mmengine.runner import Runner
 
 from .distributed import LAUNCHERS
 
@@ -129,10 +130,50 @@ def enable_compile(cfg: Config) -> None:
     ``cfg.compile = True`` (torch's default backend, inductor); a ``compile`` dict already in
     the config (e.g. ``--cfg-options compile.backend=eager``) is kept with its options.
     mmengine 0.10.7 compiles in ``Runner.train`` only (``_maybe_compile('train_step')``);
-    ``val``/``test`` run uncompiled, which is why tools/test.py has no such option.
+    ``val``/``test`` run uncompiled; tools/test.py compiles ``test_step`` itself
+    (:func:`compile_test_step`).
     """
     if not isinstance(cfg.get('compile'), dict):
         cfg.compile = True
+
+
+def enable_test_amp(cfg: Config) -> None:
+    """Test in mixed precision (tools/test.py ``--amp``): ``cfg.test_cfg.fp16 = True``.
+
+    The semantics of mmpretrain's and mmdet's ``tools/test.py --amp``: mmengine's ``TestLoop``
+    (and ``ValLoop``) then run every ``test_step`` under ``mmengine.runner.amp.autocast``, which
+    is float16 on a GPU and bfloat16 on CPU. Nothing else changes (no optimizer is involved).
+
+    Raises:
+        KeyError: when the config has no ``test_cfg`` (it cannot be tested at all then).
+    """
+    if cfg.get('test_cfg') is None:
+        raise KeyError('--amp: the config has no test_cfg, so it cannot be tested; add '
+                       'test_cfg=dict() (with test_dataloader and test_evaluator) to it.')
+    cfg.test_cfg.fp16 = True
+
+
+def compile_test_step(runner: Runner) -> bool:
+    """``torch.compile`` the model's ``test_step`` of a built Runner (tools/test.py ``--compile``);
+    return whether it was compiled.
+
+    Why here and not through ``cfg.compile`` alone: mmengine 0.10.7 compiles only inside
+    ``Runner.train`` (``self._maybe_compile('train_step')``); ``Runner.test`` never reads
+    ``cfg.compile``. So, after the Runner is built (the model wrapped, if distributed), this does
+    for ``test_step`` what mmengine does for ``train_step``: ``cfg.compile`` ``True`` compiles with
+    torch's defaults (inductor), a dict passes its options (e.g. ``backend='eager'``), ``None`` /
+    ``False`` leaves the model as it is. The checkpoint is loaded later, in ``Runner.test``, into
+    the same parameter tensors, which the compiled function reads.
+    """
+    import torch
+    options = runner.cfg.get('compile')
+    if not options:
+        return False
+    options = dict(options) if isinstance(options, dict) else {}
+    runner.model.test_step = torch.compile(runner.model.test_step, **options)
+    runner.logger.info(f'The model\'s test_step has been compiled with torch.compile({options}); '
+                       f'the first batches will be slow.')
+    return True
 
 
 def enable_auto_scale_lr(cfg: Config) -> None:

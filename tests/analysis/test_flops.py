@@ -1,9 +1,16 @@
 """FLOPs count every use of a shared block: a 2x ScaleNet costs what a plain ViT of the same
 depth costs (compared with mmengine's own counter on mmpretrain's ViT), about twice the
-pretrained L-layer model, and one figure per layer instance."""
+pretrained L-layer model, and one figure per layer instance; on a plain ViT,
+tools/analysis/get_flops.py agrees with mmpretrain's get_flops.py up to the attention term."""
+import runpy
+import sys
+from pathlib import Path
+
+import mmpretrain
 import pytest
 import torch
 from mmengine.analysis import get_model_complexity_info
+from mmengine.config import Config
 from mmpretrain.models.backbones import VisionTransformer
 
 import scalenet_mm  # noqa: F401
@@ -97,3 +104,67 @@ def test_training_mode_restored(image):
     model.train()
     count_flops(model, image)
     assert model.training and all(m.training for m in model.modules())
+
+
+def _classifier_config(path: Path, backbone: dict) -> Path:
+    """An mmpretrain classifier config (10-class linear head) around ``backbone``."""
+    Config(dict(default_scope='mmpretrain', model=dict(
+        type='ImageClassifier', backbone=backbone, neck=None,
+        head=dict(type='LinearClsHead', num_classes=10, in_channels=ARCH['embed_dims'])))
+    ).dump(str(path))
+    return path
+
+
+def _mmpretrain_get_flops(config: Path) -> dict:
+    """The figures of mmpretrain's ``tools/analysis_tools/get_flops.py`` (its ``main`` without the
+    printing): ``get_model(config)``, eval, ``forward = extract_feat``, then mmengine's
+    ``get_model_complexity_info`` on a ``(3, IMG, IMG)`` input."""
+    from mmpretrain import get_model
+    model = get_model(str(config))
+    model.eval()
+    model.forward = model.extract_feat
+    return get_model_complexity_info(model, (3, IMG, IMG))
+
+
+@pytest.mark.parametrize('backbone', [
+    dict(type='ScaleNetViT', arch=ARCH, depth=1.0, adapter=None, img_size=IMG, patch_size=PATCH),
+    dict(type='VisionTransformer', arch=ARCH, img_size=IMG, patch_size=PATCH),
+], ids=['ScaleNetViT-plain', 'mmpretrain-VisionTransformer'])
+def test_get_flops_tool_agrees_with_mmpretrain_tool_on_a_plain_vit(tmp_path: Path, backbone: dict,
+                                                                  capsys, monkeypatch) -> None:
+    """tools/analysis/get_flops.py against mmpretrain's get_flops.py on the same classifier
+    config, for a plain ViT (no sharing, no adapters), where the two must agree: parameters
+    exactly (both count the whole model, each tensor once) and FLOPs up to one known term.
+    mmengine's counter (fvcore's rules) has no handle for ``scaled_dot_product_attention`` and
+    counts it 0, so mmpretrain's figure lacks the attention products ``q @ k^T`` and
+    ``attn @ v``: ``num_layers * 2 * tokens^2 * embed_dims`` multiply-adds, which ours adds."""
+    config = _classifier_config(tmp_path / 'plain_vit.py', backbone)
+    reference = _mmpretrain_get_flops(config)
+    tool = runpy.run_path(str(Path(__file__).resolve().parents[2] / 'tools' / 'analysis' /
+                              'get_flops.py'))
+    ours = tool['main']([str(config), '--shape', str(IMG)])
+    printed = capsys.readouterr().out
+
+    assert ours['forward'] == 'extract_feat'
+    assert ours['params'] == reference['params'] == ours['param_registrations'] > 0
+    attention = attention_flops(ARCH['num_layers'])
+    assert ours['flops_by_operator']['scaled_dot_product_attention'] == attention
+    assert ours['flops'] - reference['flops'] == attention
+    assert reference['flops'] > attention > 0
+
+    # The printed block is mmpretrain's: run its script on the same config and compare lines.
+    script = Path(mmpretrain.__file__).parent / '.mim' / 'tools' / 'analysis_tools' / 'get_flops.py'
+    if not script.is_file():
+        pytest.skip(f'{script} is not installed with mmpretrain')
+    monkeypatch.setattr(sys, 'argv', [str(script), str(config), '--shape', str(IMG)])
+    runpy.run_path(str(script), run_name='__main__')
+    theirs = capsys.readouterr().out
+
+    def block(text: str, key: str) -> str:
+        return next(line for line in text.splitlines() if line.startswith(f'{key}: '))
+
+    assert block(printed, 'Input shape') == block(theirs, 'Input shape')
+    assert block(printed, 'Params') == block(theirs, 'Params') == \
+        f'Params: {reference["params_str"]}'
+    assert block(theirs, 'Flops') == f'Flops: {reference["flops_str"]}'
+    assert block(printed, 'Flops') == f'Flops: {tool["format_size"](ours["flops"])}'
