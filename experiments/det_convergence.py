@@ -34,83 +34,10 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # experiments/ is one level down
 BASE_CONFIG = osp.join(REPO_ROOT, 'configs', 'det', 'mask_rcnn_scalenet_b2x.py')
 LOSS_KEYS = ('loss', 'loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox', 'loss_mask')
 METRIC_KEYS = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50')
-
-CONFIG_TEMPLATE = '''
-_base_ = [{base!r}]
-custom_imports = dict(imports=['scalenet_mm'], allow_failed_imports=False)
-image_size = ({size}, {size})
-dims = {dims}
-classes = {classes!r}
-model = dict(
-    data_preprocessor=dict(
-        batch_augments=[dict(type='BatchFixedSizePad', size=image_size, pad_mask=True)]),
-    backbone=dict(
-        arch=dict(_delete_=True, embed_dims=dims, num_layers=2, num_heads=dims // 32,
-                  feedforward_channels=4 * dims),
-        depth=4, img_size={size}, window_size=4, global_attn_indexes=(1, 3),
-        drop_path_rate=0.0, with_cp=False, init_cfg=None),
-    neck=dict(in_channels=dims, out_channels=64),
-    rpn_head=dict(in_channels=64, feat_channels=64),
-    roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=64),
-        bbox_head=dict(in_channels=64, conv_out_channels=64, fc_out_channels=256,
-                       num_classes=len(classes)),
-        mask_roi_extractor=dict(out_channels=64),
-        mask_head=dict(in_channels=64, conv_out_channels=64, num_classes=len(classes))),
-    train_cfg=dict(rpn_proposal=dict(nms_pre=300, max_per_img=100),
-                   rcnn=dict(sampler=dict(num=64))),
-    test_cfg=dict(rpn=dict(nms_pre=300, max_per_img=100)))
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomResize', scale=image_size, ratio_range=(0.75, 1.33), keep_ratio=True),
-    dict(type='RandomCrop', crop_type='absolute_range', crop_size=image_size,
-         recompute_bbox=True, allow_negative_crop=True),
-    dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='Pad', size=image_size, pad_val=dict(img=(104, 116, 124))),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
-data_root = {data_root!r}
-train_dataloader = dict(
-    batch_size={batch}, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, ann_file='annotations/instances_train.json',
-                 data_prefix=dict(img='train/'), metainfo=dict(classes=classes),
-                 pipeline=train_pipeline, filter_cfg=dict(filter_empty_gt=True, min_size=1)))
-val_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, ann_file='annotations/instances_val.json',
-                 data_prefix=dict(img='val/'), metainfo=dict(classes=classes),
-                 pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + '/annotations/instances_val.json')
-test_evaluator = val_evaluator
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(lr={lr}, weight_decay=0.05),
-                     paramwise_cfg=dict(layer_decay_rate=0.9), clip_grad=dict(max_norm=10.0))
-max_iters = {iters}
-train_cfg = dict(max_iters=max_iters, val_interval={val_interval}, dynamic_intervals=None)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end={warmup}),
-    dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False,
-         milestones=[int(max_iters * 0.8)], gamma=0.1),
-]
-default_hooks = dict(logger=dict(interval=10),
-                     checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
-randomness = dict(seed={seed})
-'''
-
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -127,16 +54,21 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def write_config(args: argparse.Namespace, data_root: str, classes) -> str:
+def write_config(args: argparse.Namespace, train, val, classes) -> str:
     """The reduced config (a child of the B-2x config) for this run; returns its path."""
-    path = osp.join(args.work_dir, 'det_convergence.py')
-    with open(path, 'w') as f:
-        f.write(CONFIG_TEMPLATE.format(
-            base=BASE_CONFIG, size=args.image_size, dims=args.embed_dims,
-            classes=tuple(classes), data_root=data_root, batch=args.batch_size, lr=args.lr,
-            iters=args.iters, val_interval=max(1, args.iters // max(1, args.evals)),
-            warmup=max(2, args.iters // 20), seed=args.seed))  # LinearLR needs end >= 2
-    return path
+    from scalenet_mm.testing import ReducedDetSizes, write_reduced_mask_rcnn_config
+
+    sizes = ReducedDetSizes(
+        image=args.image_size, dims=args.embed_dims, num_heads=args.embed_dims // 32,
+        ffn=4 * args.embed_dims, neck=64, fc=256, drop_path=0.0, with_cp=False,
+        batch=args.batch_size, val_batch=4, lr=args.lr, weight_decay=0.05, layer_decay=0.9,
+        clip_grad=10.0, max_iters=args.iters,
+        val_interval=max(1, args.iters // max(1, args.evals)),
+        warmup=max(2, args.iters // 20), warmup_factor=0.01,  # LinearLR needs end >= 2
+        lr_drop=int(args.iters * 0.8), log_interval=10, nms_pre=300, ratio_range=(0.75, 1.33),
+        seed=args.seed)
+    return write_reduced_mask_rcnn_config(osp.join(args.work_dir, 'det_convergence.py'),
+                                          BASE_CONFIG, train, val, classes, sizes)
 
 
 def read_scalars(work_dir: str) -> List[Dict]:
@@ -180,7 +112,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     val = generate_coco_shapes(data_root, 'val', args.num_val, size, seed=args.seed + 1)
     print(f'data: {train.num_images} train images ({train.num_objects} objects), '
           f'{val.num_images} val images ({val.num_objects} objects) under {data_root}')
-    config = write_config(args, data_root, SHAPE_CLASSES)
+    config = write_config(args, train, val, SHAPE_CLASSES)
 
     env = dict(os.environ)
     env.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 1))

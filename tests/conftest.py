@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -202,3 +202,18 @@ def trained_tiny_cls(tmp_path_factory: pytest.TempPathFactory, tiny_cls_config: 
     run_tool(['tools/train.py', tiny_cls_config, '--work-dir', work_dir])
     assert osp.isfile(work_dir / 'iter_4.pth'), sorted(os.listdir(work_dir))
     return work_dir
+
+
+@pytest.fixture
+def file_server() -> Iterator[Any]:
+    """A real HTTP server on 127.0.0.1 that serves the bytes a test gives it
+    (``tests/checkpoint/ckpt_helpers.FileServer``), closed after the test."""
+    helpers = str(REPO_ROOT / 'tests' / 'checkpoint')
+    if helpers not in sys.path:
+        sys.path.append(helpers)
+    from ckpt_helpers import FileServer
+    server = FileServer()
+    try:
+        yield server
+    finally:
+        server.close()

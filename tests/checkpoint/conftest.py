@@ -6,7 +6,6 @@ from typing import Iterator
 import pytest
 import torch
 
-from ckpt_helpers import FileServer
 
 
 @pytest.fixture
@@ -22,11 +21,3 @@ def hub_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     finally:
         torch.hub.set_dir(previous)
 
-
-@pytest.fixture
-def file_server() -> Iterator[FileServer]:
-    server = FileServer()
-    try:
-        yield server
-    finally:
-        server.close()

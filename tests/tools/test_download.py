@@ -40,15 +40,6 @@ def tool() -> ModuleType:
     return module
 
 
-@pytest.fixture
-def file_server() -> Iterator[FileServer]:
-    server = FileServer()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
 def model_index_names() -> List[str]:
     """Every Name of the repository's model index, read with modelindex (not with the tool)."""
     from modelindex.load_model_index import load
