@@ -1,6 +1,6 @@
-"""Evidence ablation: ScaleNet with zero-initialised gates on the inserted instances, so the
-expanded model computes exactly the pretrained model at the first step (function
-preserving); otherwise as ``scalenet2x_cyclic_lora.py``."""
-_base_ = './scalenet2x_cyclic_lora.py'
+"""Ablation: ScaleNet with zero-initialised gates on the inserted instances, so the grown
+model computes exactly the base model at the first step (function preserving); otherwise as
+``configs/cls/fashion_mnist/scalenet_2x_fmnist.py``."""
+_base_ = '../../configs/cls/fashion_mnist/scalenet_2x_fmnist.py'
 
 model = dict(backbone=dict(gate_inserted=True))

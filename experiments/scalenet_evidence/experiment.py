@@ -1,10 +1,17 @@
-"""The evidence experiment: its sizes, its arms and the training runs they expand to.
+"""The Fashion-MNIST experiment: its sizes, its arms and the training runs they expand to.
 
-One *arm* is one way of getting a 2L-layer model (or the L-layer pretrained model itself);
-one *run* is an arm trained with one seed by ``tools/train.py``. Every run of a seed shares
-the data subset, recipe and seed; arms differ only in the backbone, its initialisation and
-the number of epochs (E for pretraining, E' for growth arms, ``scratch_factor`` x E' for the
-from-scratch baseline), as in the paper's comparison.
+One *arm* is one way of getting a model: the L-layer base ViT itself, the deep ViT from
+scratch, ScaleNet grown from the base, and ablations; one *run* is an arm trained with one
+seed by ``tools/train.py`` and evaluated by ``tools/test.py``. Every run of a seed shares the
+data subset, the recipe and the seed; arms differ only in the backbone, its initialisation
+and the number of epochs. The epochs follow the paper's protocol: the base model and the
+deep model from scratch both train the full schedule E, every growth arm E' (a third of it
+in the paper).
+
+There is one recipe: the shipped configs of ``configs/cls/fashion_mnist/`` (the main job's
+base, ScaleNet, control and deep-from-scratch configs); the ablations under
+``experiments/configs/`` inherit them and change only their backbone. The README's main job
+(``tools/run_main_job.py``) is a preset of this experiment: three of its arms, one seed.
 """
 import hashlib
 import json
@@ -12,85 +19,129 @@ import os.path as osp
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-#: The repository root (``tools/train.py`` and the configs' ``_base_`` files live there).
+#: The repository root (``tools/train.py``, ``tools/test.py`` and the configs live there).
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-#: The experiment's configs, wherever the command is run from.
+#: The shipped recipe: base, ScaleNet, control and deep-from-scratch configs.
+RECIPE_DIR = osp.join(REPO_ROOT, 'configs', 'cls', 'fashion_mnist')
+#: The ablation configs (each inherits a recipe config and changes its backbone).
 CONFIG_DIR = osp.join(REPO_ROOT, 'experiments', 'configs')
+#: Fashion-MNIST's split sizes (a size of 0 means the whole split).
+TRAIN_IMAGES, TEST_IMAGES = 60000, 10000
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Sizes of the experiment (all exposed as ``experiments/reproduce_scalenet.py`` options).
+    """Sizes and recipe values of the experiment (each a command-line option).
 
     Attributes:
-        layers: L, depth of the pretrained ViT (the grown models have 2L instances).
+        layers: L, depth of the base ViT.
+        scale: depth factor of the grown and the deep models (``round(scale * L)`` layers or
+            layer instances).
         embed_dims, num_heads, feedforward_channels: ViT width.
         patch_size: patch side on the 28x28 images (7 gives a 4x4 token grid).
         lora_rank: LoRA rank of the ScaleNet arms.
-        pretrain_epochs: E, epochs of the pretrained L-layer model.
-        epochs: E', epochs of every growth arm.
-        scratch_factor: the from-scratch 2L model trains ``scratch_factor * E'`` epochs.
-        train_size: the first ``train_size`` training images are used (0 = all 60,000).
-        test_size: the first ``test_size`` test images are evaluated (0 = all 10,000).
-        batch_size, lr: the shared recipe's batch size and AdamW peak learning rate of the
-            runs that start from scratch (the pretrained L-layer model, the 2L baseline).
-        growth_lr: AdamW peak learning rate of the runs that start from the pretrained
-            model (every growth arm and the control). Re-warming a converged model to the
-            from-scratch peak undoes much of its pretraining within the E' epochs (measured:
-            the grown models fell from the pretrained 77.9 % to 71 % after their first epoch
-            at lr 1e-3 and only climbed back to 77.3-78.1 % by the second), so these runs
-            get a fine-tuning rate, the same for every one of them.
-        seeds: one full set of runs per seed (each seed pretrains its own L-layer model).
+        pretrain_epochs: E, epochs of the base model.
+        epochs: E', epochs of every growth arm and of the not-grown control.
+        scratch_epochs: epochs of the deep model from scratch; 0 means E (the paper's
+            protocol: the base and the deep model from scratch both get the full schedule).
+        train_size: the first ``train_size`` training images (0 = all 60,000).
+        val_size: the first ``val_size`` test images evaluated after every epoch (the
+            accuracy curves; 0 = all 10,000).
+        test_size: the first ``test_size`` test images evaluated by ``tools/test.py`` at the
+            end of each run (the reported top-1; 0 = all 10,000).
+        batch_size: images per optimizer step.
+        lr: AdamW peak learning rate of the runs from scratch (the base, the deep model).
+        growth_lr: AdamW peak learning rate of the runs that start from the base model.
+            Re-warming a converged model to the from-scratch peak undoes much of its training
+            within a few epochs (docs/evidence.md), so these runs get a fine-tuning rate, the
+            same for every one of them.
+        seeds: one full set of runs per seed (each seed trains its own base model).
     """
     layers: int = 4
+    scale: float = 2.0
     embed_dims: int = 64
     num_heads: int = 4
     feedforward_channels: int = 256
     patch_size: int = 7
-    lora_rank: int = 3
+    lora_rank: int = 4
     pretrain_epochs: int = 12
-    epochs: int = 2
-    scratch_factor: int = 3
+    epochs: int = 4
+    scratch_epochs: int = 0
     train_size: int = 10000
+    val_size: int = 0
     test_size: int = 0
     batch_size: int = 64
-    lr: float = 1e-3
-    growth_lr: float = 3e-4
+    lr: float = 2e-3
+    growth_lr: float = 5e-4
     seeds: Tuple[int, ...] = (0, 1, 2)
 
     def validate(self) -> None:
-        """Raise ValueError for sizes the configs cannot run."""
-        if self.layers < 1:
-            raise ValueError(f'layers={self.layers} must be >= 1')
+        """Raise ValueError for sizes the configs cannot run, naming the value and the rule."""
+        for name in ('layers', 'embed_dims', 'num_heads', 'feedforward_channels',
+                     'patch_size', 'batch_size', 'pretrain_epochs', 'epochs'):
+            if getattr(self, name) < 1:
+                raise ValueError(f'{name}={getattr(self, name)} must be >= 1')
         if self.embed_dims % self.num_heads:
             raise ValueError(f'embed_dims={self.embed_dims} must be a multiple of '
                              f'num_heads={self.num_heads}')
         if 28 % self.patch_size:
-            raise ValueError(f'patch_size={self.patch_size} must divide 28')
-        # one warmup epoch, then a cosine of at least one epoch
-        for name in ('pretrain_epochs', 'epochs'):
-            if getattr(self, name) < 2:
-                raise ValueError(f'{name}={getattr(self, name)} must be >= 2 (one warmup epoch '
-                                 f'and at least one cosine epoch)')
+            raise ValueError(f'patch_size={self.patch_size} must divide 28 (7, 4, 14 or 2)')
+        if self.scale < 1.0 or self.deep_layers <= self.layers:
+            raise ValueError(f'scale={self.scale} must give more than L={self.layers} layers '
+                             f'(round(scale * L) = {self.deep_layers})')
+        if self.lora_rank < 1:
+            raise ValueError(f'lora_rank={self.lora_rank} must be >= 1 (the shared arm without '
+                             f'adapters is the "shared_noadapter" arm)')
+        if self.scratch_epochs < 0:
+            raise ValueError(f'scratch_epochs={self.scratch_epochs} must be >= 0 (0 = E)')
+        for name, limit in (('train_size', TRAIN_IMAGES), ('val_size', TEST_IMAGES),
+                            ('test_size', TEST_IMAGES)):
+            if not 0 <= getattr(self, name) <= limit:
+                raise ValueError(f'{name}={getattr(self, name)} must be between 0 (the whole '
+                                 f'split) and {limit:,}')
         if self.lr <= 0 or self.growth_lr <= 0:
             raise ValueError(f'lr={self.lr} and growth_lr={self.growth_lr} must be > 0')
-        if self.scratch_factor < 1:
-            raise ValueError(f'scratch_factor={self.scratch_factor} must be >= 1')
         if not self.seeds:
             raise ValueError('at least one seed is needed')
 
     @property
-    def scratch_epochs(self) -> int:
-        return self.scratch_factor * self.epochs
+    def deep_layers(self) -> int:
+        """Layers (or layer instances) of the grown and the deep models."""
+        return int(round(self.layers * self.scale))
+
+    @property
+    def scratch_epochs_resolved(self) -> int:
+        """Epochs of the deep model from scratch (``scratch_epochs``, or E when 0)."""
+        return self.scratch_epochs or self.pretrain_epochs
+
+    @property
+    def train_images(self) -> int:
+        """Training images a run actually uses."""
+        return self.train_size or TRAIN_IMAGES
+
+    @property
+    def val_images(self) -> int:
+        return self.val_size or TEST_IMAGES
+
+    @property
+    def test_images(self) -> int:
+        return self.test_size or TEST_IMAGES
 
     def fingerprint(self, arm: Optional['Arm'] = None) -> str:
-        """A short hash of the settings that ``arm``'s runs depend on (all of them when ``arm``
-        is None), seeds excluded: a finished run with another fingerprint is stale. Runs from
-        scratch do not depend on ``growth_lr``, so changing it re-runs only the growth arms."""
+        """A short hash of the settings that ``arm``'s *training* depends on (all of them when
+        ``arm`` is None), seeds and ``test_size`` excluded: a finished run with another
+        fingerprint is stale, one with another ``test_size`` is only tested again. Runs from
+        scratch do not depend on ``growth_lr`` nor on the growth arms' sizes."""
         values = asdict(self)
         values.pop('seeds')
+        values.pop('test_size')
         if arm is not None and arm.init == 'scratch':
             values.pop('growth_lr')
+            values.pop('epochs')
+            values.pop('lora_rank')
+            if arm.depth == 'L':
+                values.pop('scale')
+                values.pop('scratch_epochs')
         return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -101,57 +152,72 @@ class Arm:
     Attributes:
         name: short id (work-dir name, table key).
         label: the table's and plot's description.
-        config: file under ``experiments/configs``.
-        source_layers: ``'L'`` or ``'2L'``: the ``arch.num_layers`` the config gets.
+        config: the config file, relative to the repository root.
+        depth: ``'L'`` (the base's L layers, shared by the grown arms' ``scale * L``
+            instances) or ``'deep'`` (a plain ViT of ``scale * L`` layers).
         epochs: ``'E'``, ``"E'"`` or ``'scratch'``.
-        init: ``'scratch'``, ``'pretrained'`` (backbone and head from the seed's pretrained
-            run) or ``'stacked'`` (the unshared copy of the pretrained model).
+        init: ``'scratch'``, ``'pretrained'`` (backbone and head from the seed's base run)
+            or ``'stacked'`` (the unshared copy of the base model).
+        grown: whether the config's backbone runs ``scale * L`` instances of the L layers
+            (``model.backbone.depth`` is set to ``scale``).
         lora: whether the config has a LoRA adapter whose rank is set.
     """
     name: str
     label: str
     config: str
-    source_layers: str
+    depth: str
     epochs: str
     init: str
+    grown: bool = False
     lora: bool = False
 
 
-PRETRAIN = Arm('pretrain', 'pretrained ViT, L layers (E epochs)', 'vit_pretrain.py', 'L', 'E',
-               'scratch')
+def _recipe(name: str) -> str:
+    return osp.join('configs', 'cls', 'fashion_mnist', name)
+
+
+def _ablation(name: str) -> str:
+    return osp.join('experiments', 'configs', name)
+
+
+PRETRAIN = Arm('pretrain', 'base ViT, L layers (E epochs)', _recipe('vit_L4_fmnist.py'), 'L',
+               'E', 'scratch')
 ARMS: Tuple[Arm, ...] = (
     PRETRAIN,
-    Arm('scratch', "plain 2L ViT from scratch (3E' epochs)", 'vit2x_scratch.py', '2L',
+    Arm('scratch', 'deep plain ViT from scratch', _recipe('vit_L8_fmnist.py'), 'deep',
         'scratch', 'scratch'),
-    Arm('scalenet', "ScaleNet 2L: cyclic + LoRA (E' epochs)", 'scalenet2x_cyclic_lora.py', 'L',
-        "E'", 'pretrained', lora=True),
+    Arm('scalenet', "ScaleNet: cyclic + LoRA (E' epochs)", _recipe('scalenet_2x_fmnist.py'),
+        'L', "E'", 'pretrained', grown=True, lora=True),
     Arm('shared_noadapter', "shared cyclic, no adapters (E' epochs)",
-        'scalenet2x_shared_noadapter.py', 'L', "E'", 'pretrained'),
-    Arm('stacking', "unshared copies / stacking (E' epochs)", 'vit2x_stacking.py', '2L', "E'",
-        'stacked'),
-    Arm('interleave', "ScaleNet 2L: interleaved map + LoRA (E' epochs)",
-        'scalenet2x_interleave_lora.py', 'L', "E'", 'pretrained', lora=True),
-    Arm('gate', "ScaleNet 2L: cyclic + LoRA + zero gates (E' epochs)",
-        'scalenet2x_cyclic_lora_gate.py', 'L', "E'", 'pretrained', lora=True),
-    Arm('continue', "control: pretrained L layers, E' more epochs, not grown",
-        'vit_continue.py', 'L', "E'", 'pretrained'),
+        _ablation('scalenet2x_shared_noadapter.py'), 'L', "E'", 'pretrained', grown=True),
+    Arm('stacking', "unshared copies / stacking (E' epochs)", _ablation('vit2x_stacking.py'),
+        'deep', "E'", 'stacked'),
+    Arm('interleave', "ScaleNet: interleaved map + LoRA (E' epochs)",
+        _ablation('scalenet2x_interleave_lora.py'), 'L', "E'", 'pretrained', grown=True,
+        lora=True),
+    Arm('gate', "ScaleNet: cyclic + LoRA + zero gates (E' epochs)",
+        _ablation('scalenet2x_cyclic_lora_gate.py'), 'L', "E'", 'pretrained', grown=True,
+        lora=True),
+    Arm('continue', "control: base trained E' more epochs, not grown",
+        _recipe('vit_L4_continue_fmnist.py'), 'L', "E'", 'pretrained'),
 )
 ARMS_BY_NAME: Dict[str, Arm] = {arm.name: arm for arm in ARMS}
-#: The config whose step-0 model is exported as the stacked (unshared) checkpoint.
-STACKING_SOURCE = 'scalenet2x_shared_noadapter.py'
+#: The arm whose config, at step 0, is exported as the stacked (unshared) checkpoint.
+STACKING_SOURCE = ARMS_BY_NAME['shared_noadapter']
 
 
 @dataclass
 class Run:
-    """One ``tools/train.py`` invocation: an arm with a seed.
+    """One training run: an arm with one seed.
 
     Attributes:
-        arm, seed: what is trained.
+        arm: the arm.
+        seed: the seed (``randomness.seed``; also picks the base model).
         work_dir: the run's ``--work-dir``.
-        config: the config's absolute path (under :data:`CONFIG_DIR`).
+        config: the config's absolute path.
         cfg_options: the ``--cfg-options`` it gets, except the init checkpoint (filled in
-            when the pretrained run it depends on has finished).
-        depends_on: name of the run that must finish first (the seed's pretrained run).
+            when the base run it depends on has finished).
+        depends_on: name of the run that must finish first (the seed's base run).
     """
     arm: Arm
     seed: int
@@ -171,6 +237,13 @@ def run_name(arm: str, seed: int) -> str:
     return f'{arm}_seed{seed}'
 
 
+def subset(size: int) -> Optional[int]:
+    """The ``dataset.indices`` value of a subset size: the first ``size`` images, or ``None``
+    (the whole split) for 0. ``None`` must be passed explicitly: the recipe sets subsets, and
+    leaving the key out would keep the recipe's."""
+    return size or None
+
+
 def common_options(settings: Settings, seed: int, data_root: str) -> Dict[str, Any]:
     """``--cfg-options`` shared by every run of a seed: sizes, data, recipe, seed."""
     options: Dict[str, Any] = {
@@ -182,24 +255,22 @@ def common_options(settings: Settings, seed: int, data_root: str) -> Dict[str, A
         'train_dataloader.batch_size': settings.batch_size,
         'optim_wrapper.optimizer.lr': settings.lr,
         'randomness.seed': seed,
+        'train_dataloader.dataset.indices': subset(settings.train_size),
+        'val_dataloader.dataset.indices': subset(settings.val_size),
+        'test_dataloader.dataset.indices': subset(settings.test_size),
     }
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         options[f'{loader}.dataset.data_root'] = data_root
-    if settings.train_size:
-        options['train_dataloader.dataset.indices'] = settings.train_size
-    if settings.test_size:
-        options['val_dataloader.dataset.indices'] = settings.test_size
-        options['test_dataloader.dataset.indices'] = settings.test_size
     return options
 
 
 def arm_options(arm: Arm, settings: Settings) -> Dict[str, Any]:
-    """``--cfg-options`` specific to an arm: its depth and its number of epochs."""
-    layers = settings.layers if arm.source_layers == 'L' else 2 * settings.layers
-    epochs = {'E': settings.pretrain_epochs, "E'": settings.epochs,
-              'scratch': settings.scratch_epochs}[arm.epochs]
+    """``--cfg-options`` specific to an arm: its depth, epochs, adapter rank and lr."""
+    layers = settings.layers if arm.depth == 'L' else settings.deep_layers
     options: Dict[str, Any] = {'model.backbone.arch.num_layers': layers,
-                               'train_cfg.max_epochs': epochs}
+                               'train_cfg.max_epochs': arm_epochs(arm, settings)}
+    if arm.grown:
+        options['model.backbone.depth'] = float(settings.scale)
     if arm.lora:
         options['model.backbone.adapter.rank'] = settings.lora_rank
     if arm.init != 'scratch':
@@ -215,12 +286,21 @@ def init_options(checkpoint: str) -> Dict[str, Any]:
 
 def arm_epochs(arm: Arm, settings: Settings) -> int:
     """How many epochs the arm trains."""
-    return int(arm_options(arm, settings)['train_cfg.max_epochs'])
+    return {'E': settings.pretrain_epochs, "E'": settings.epochs,
+            'scratch': settings.scratch_epochs_resolved}[arm.epochs]
+
+
+def arm_layers(arm: Arm, settings: Settings) -> Tuple[int, int]:
+    """``(layers run, layers stored)``: the grown arms run ``scale * L`` instances of L."""
+    if arm.grown:
+        return settings.deep_layers, settings.layers
+    layers = settings.layers if arm.depth == 'L' else settings.deep_layers
+    return layers, layers
 
 
 def plan_runs(settings: Settings, work_dir: str, data_root: str,
               arms: Tuple[Arm, ...] = ARMS) -> List[Run]:
-    """Every run of the experiment: the pretrained runs first (the others wait for them), then
+    """Every run of the experiment: the base runs first (the others wait for them), then
     seed by seed, so the first seed's complete comparison is available earliest."""
     selected = list(arms)
     if any(arm.init != 'scratch' for arm in arms) and PRETRAIN not in selected:
@@ -233,7 +313,7 @@ def plan_runs(settings: Settings, work_dir: str, data_root: str,
         options.update(arm_options(arm, settings))
         runs.append(Run(arm=arm, seed=seed,
                         work_dir=osp.join(work_dir, 'runs', run_name(arm.name, seed)),
-                        config=osp.join(CONFIG_DIR, arm.config), cfg_options=options,
+                        config=osp.join(REPO_ROOT, arm.config), cfg_options=options,
                         depends_on=(run_name(PRETRAIN.name, seed)
                                     if arm.init != 'scratch' else None)))
     return runs

@@ -1,4 +1,4 @@
-"""Read a training run's per-epoch test accuracy from mmengine's scalar logs.
+"""Read a run's per-epoch validation accuracy and its final test metrics from mmengine's logs.
 
 With ``LocalVisBackend``, mmengine's ``LoggerHook`` appends every logged scalar to
 ``<work_dir>/<timestamp>/vis_data/scalars.json`` (one JSON object per line). Validation lines
@@ -40,3 +40,24 @@ def read_accuracy_curve(work_dir: str, key: str = ACCURACY_KEY) -> List[Tuple[in
                 if key in record:
                     by_epoch[int(record['step'])] = float(record[key])
     return sorted(by_epoch.items())
+
+
+def read_test_metrics(test_work_dir: str, key: str = ACCURACY_KEY) -> Dict[str, float]:
+    """The metrics ``tools/test.py`` logged for its test loop (the newest run's json log).
+
+    mmengine's ``LoggerHook`` writes ``<work_dir>/<timestamp>/<timestamp>.json``; the test
+    loop's line carries ``key``.
+
+    Raises:
+        FileNotFoundError: no log under ``test_work_dir`` holds ``key``.
+    """
+    logs = sorted(glob.glob(osp.join(test_work_dir, '*', '*.json')), key=osp.getmtime)
+    for path in reversed(logs):
+        with open(path) as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                if key in record:
+                    return {k: v for k, v in record.items() if isinstance(v, (int, float))}
+    raise FileNotFoundError(f'tools/test.py logged no {key!r} under {test_work_dir!r}')

@@ -1,10 +1,12 @@
-"""The experiment's figure: test accuracy against training epochs for every arm."""
+"""The experiment's figure: validation accuracy against training epochs for every arm."""
 from typing import Dict
 
 import matplotlib
 
 matplotlib.use('Agg')  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
+
+from scalenet_mm.engine.atomic_checkpoint import atomic_path  # noqa: E402
 
 from .experiment import Settings  # noqa: E402
 from .report import ArmSummary  # noqa: E402
@@ -55,14 +57,15 @@ def plot_curves(summaries: Dict[str, ArmSummary], settings: Settings, out_file: 
     axes[0].set_xlabel('training epochs of the run')
     axes[1].set_xlabel(f'epochs including the E={settings.pretrain_epochs} pretraining epochs '
                        f'(L layers)')
-    axes[0].set_ylabel('Fashion-MNIST test top-1 (%)')
+    axes[0].set_ylabel(f'validation top-1 (%), first {settings.val_images:,} test images')
     for ax in axes:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc='lower right')
-    fig.suptitle(f'ScaleNet evidence: ViT L={settings.layers} -> {2 * settings.layers} layers, '
-                 f'width {settings.embed_dims}, {settings.train_size or 60000} training images, '
+    fig.suptitle(f'ScaleNet evidence: ViT L={settings.layers} -> {settings.deep_layers} layers, '
+                 f'width {settings.embed_dims}, {settings.train_images:,} training images, '
                  f'mean +- std over {len(settings.seeds)} seed(s)')
     fig.tight_layout()
-    fig.savefig(out_file, dpi=120)
+    with atomic_path(out_file) as tmp:  # a kill never leaves a truncated PNG behind
+        fig.savefig(tmp, dpi=120, format='png')
     plt.close(fig)
     return out_file

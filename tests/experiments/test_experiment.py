@@ -3,8 +3,11 @@ import os.path as osp
 
 import pytest
 
+from mmengine.config import Config
+
 from experiments.scalenet_evidence.experiment import (ARMS, ARMS_BY_NAME, PRETRAIN, Settings,
-                                             arm_epochs, plan_runs)
+                                                      arm_epochs, plan_runs)
+from experiments.scalenet_evidence.report import markdown_report, summarise
 
 
 def test_plan_has_every_arm_for_every_seed_with_pretrained_dependencies():
@@ -25,22 +28,32 @@ def test_plan_has_every_arm_for_every_seed_with_pretrained_dependencies():
 
 
 def test_depths_epochs_and_adapter_ranks_follow_the_settings():
-    settings = Settings(layers=3, epochs=4, pretrain_epochs=9, scratch_factor=3, lora_rank=5,
-                        seeds=(7,))
+    settings = Settings(layers=3, epochs=4, pretrain_epochs=9, lora_rank=5, seeds=(7,))
     runs = {r.arm.name: r for r in plan_runs(settings, '/w', '/data')}
     assert runs['pretrain'].cfg_options['model.backbone.arch.num_layers'] == 3
     assert runs['pretrain'].cfg_options['train_cfg.max_epochs'] == 9
     assert runs['scratch'].cfg_options['model.backbone.arch.num_layers'] == 6
-    assert runs['scratch'].cfg_options['train_cfg.max_epochs'] == 12
+    # the paper's protocol: the deep model from scratch trains as long as the base
+    assert runs['scratch'].cfg_options['train_cfg.max_epochs'] == 9
     assert runs['stacking'].cfg_options['model.backbone.arch.num_layers'] == 6
     for name in ('scalenet', 'shared_noadapter', 'interleave', 'gate', 'continue'):
-        # shared arms keep L source layers (their configs run them at depth 2.0)
+        # shared arms keep L source layers; the grown ones run them at depth `scale`
         assert runs[name].cfg_options['model.backbone.arch.num_layers'] == 3
         assert runs[name].cfg_options['train_cfg.max_epochs'] == 4
+        grown = name != 'continue'
+        assert runs[name].cfg_options.get('model.backbone.depth') == (2.0 if grown else None)
     for name in ('scalenet', 'interleave', 'gate'):
         assert runs[name].cfg_options['model.backbone.adapter.rank'] == 5
     assert 'model.backbone.adapter.rank' not in runs['shared_noadapter'].cfg_options
-    assert arm_epochs(ARMS_BY_NAME['scratch'], settings) == 12
+    assert arm_epochs(ARMS_BY_NAME['scratch'], Settings(scratch_epochs=20)) == 20
+
+
+def test_a_scale_of_three_grows_every_deep_arm_to_3l():
+    runs = {r.arm.name: r for r in plan_runs(Settings(layers=2, scale=3.0, seeds=(0,)),
+                                             '/w', '/d')}
+    assert runs['scratch'].cfg_options['model.backbone.arch.num_layers'] == 6
+    assert runs['stacking'].cfg_options['model.backbone.arch.num_layers'] == 6
+    assert runs['scalenet'].cfg_options['model.backbone.depth'] == 3.0
 
 
 def test_same_recipe_for_every_arm_except_depth_epochs_init_and_lr():
@@ -49,13 +62,41 @@ def test_same_recipe_for_every_arm_except_depth_epochs_init_and_lr():
     for run in runs:  # the fine-tuning rate for every run that starts from the pretrained model
         expected = 2e-3 if run.arm.init == 'scratch' else 4e-4
         assert run.cfg_options['optim_wrapper.optimizer.lr'] == expected, run.name
-    arm_keys = {'model.backbone.arch.num_layers', 'train_cfg.max_epochs',
+    arm_keys = {'model.backbone.arch.num_layers', 'train_cfg.max_epochs', 'model.backbone.depth',
                 'model.backbone.adapter.rank', 'optim_wrapper.optimizer.lr'}
     shared = [{k: v for k, v in r.cfg_options.items() if k not in arm_keys} for r in runs]
     assert all(s == shared[0] for s in shared)
     assert shared[0]['train_dataloader.dataset.indices'] == settings.train_size
     assert all(shared[0][f'{loader}.dataset.data_root'] == '/data'
                for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'))
+
+
+def _recipe(run) -> dict:
+    """What the resolved config of a run trains with, apart from its backbone and init."""
+    cfg = Config.fromfile(run.config)
+    cfg.merge_from_dict(run.cfg_options)
+    optim = cfg.optim_wrapper.to_dict()
+    optim['optimizer'].pop('lr')
+    head = cfg.model.head.to_dict()
+    head.pop('init_cfg')
+    train_cfg = cfg.train_cfg.to_dict()
+    train_cfg.pop('max_epochs')
+    return dict(data=[cfg[k].to_dict() for k in ('train_dataloader', 'val_dataloader',
+                                                 'test_dataloader')],
+                optim=optim, schedule=[dict(s) for s in cfg.param_scheduler], head=head,
+                train_cfg=train_cfg, hooks=cfg.default_hooks.to_dict(),
+                evaluator=[cfg.val_evaluator, cfg.test_evaluator], seed=cfg.randomness.seed)
+
+
+def test_every_arm_resolves_to_one_recipe():
+    """The shipped configs and the ablation configs differ in nothing but the backbone, its
+    initialisation, the epochs and the learning rate the experiment sets: one recipe."""
+    runs = plan_runs(Settings(seeds=(0,)), '/w', '/data')
+    recipes = {run.arm.name: _recipe(run) for run in runs}
+    for name, recipe in recipes.items():
+        assert recipe == recipes['pretrain'], name
+    assert {osp.basename(osp.dirname(run.config)) for run in runs} == {'fashion_mnist',
+                                                                        'configs'}
 
 
 def test_selecting_growth_arms_adds_their_pretrained_run():
@@ -66,20 +107,28 @@ def test_selecting_growth_arms_adds_their_pretrained_run():
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(epochs=1), 'epochs=1'),
+    (dict(epochs=0), 'epochs=0'),
     (dict(embed_dims=30, num_heads=4), 'multiple'),
     (dict(patch_size=5), 'divide 28'),
     (dict(seeds=()), 'seed'),
     (dict(growth_lr=0.0), 'growth_lr'),
+    (dict(train_size=60001), 'train_size'),
+    (dict(test_size=-1), 'test_size'),
+    (dict(scale=1.0), 'scale'),
 ])
 def test_invalid_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Settings(**kwargs).validate()
 
 
-def test_fingerprint_ignores_seeds_but_not_sizes():
+def test_fingerprint_ignores_seeds_and_test_size_but_not_training_sizes():
     assert Settings(seeds=(0,)).fingerprint() == Settings(seeds=(1, 2)).fingerprint()
+    assert Settings(test_size=10).fingerprint() == Settings(test_size=0).fingerprint()
     assert Settings(epochs=4).fingerprint() != Settings(epochs=5).fingerprint()
+    assert Settings(train_size=0).fingerprint() != Settings(train_size=10000).fingerprint()
+    # the base does not depend on the growth arms' epochs, rank or depth factor
+    assert Settings(epochs=4, lora_rank=2, scale=3.0).fingerprint(PRETRAIN) == \
+        Settings(epochs=5, lora_rank=4).fingerprint(PRETRAIN)
 
 
 def test_growth_lr_makes_only_the_growth_runs_stale():
@@ -89,3 +138,21 @@ def test_growth_lr_makes_only_the_growth_runs_stale():
         assert same == (arm.init == 'scratch'), arm.name
     assert old.fingerprint() != new.fingerprint()
     assert Settings(lr=1e-3).fingerprint(PRETRAIN) != Settings(lr=2e-3).fingerprint(PRETRAIN)
+
+
+@pytest.mark.parametrize('train_size, images', [(0, 60000), (10000, 10000), (512, 512)])
+def test_the_report_states_the_data_every_resolved_config_uses(train_size, images):
+    """The sizes the report prints are those of the configs the runs resolve to: a size of 0
+    means the whole split (``indices=None``), not the recipe's default subset."""
+    settings = Settings(train_size=train_size, val_size=0, test_size=500, seeds=(0,))
+    for run in plan_runs(settings, '/w', '/data'):
+        cfg = Config.fromfile(run.config)
+        cfg.merge_from_dict(run.cfg_options)
+        indices = cfg.train_dataloader.dataset.get('indices')
+        assert (60000 if indices is None else indices) == images, run.name
+        assert cfg.val_dataloader.dataset.get('indices') is None, run.name  # all 10,000
+        assert cfg.test_dataloader.dataset.indices == 500, run.name
+        assert cfg.train_cfg.max_epochs == arm_epochs(run.arm, settings)
+    report = markdown_report(summarise({}, settings), settings, 'cmd')
+    assert f'training images: {images:,} ' in report
+    assert 'the first 10,000 test images' in report and 'the first 500 test images' in report

@@ -10,9 +10,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from scalenet_mm.checkpoint import save_atomic
-from experiments.scalenet_evidence.experiment import (ARMS_BY_NAME, CONFIG_DIR, Settings,
-                                                      arm_options, common_options,
-                                                      init_options)
+from experiments.scalenet_evidence.experiment import (ARMS_BY_NAME, REPO_ROOT,
+                                                      STACKING_SOURCE, Settings, arm_options,
+                                                      common_options, init_options)
 from experiments.scalenet_evidence.stacking import make_stacked_checkpoint
 
 SETTINGS = Settings(layers=2, embed_dims=16, num_heads=2, feedforward_channels=32, lora_rank=2,
@@ -30,7 +30,7 @@ def _options(arm: str, checkpoint: Optional[str] = None) -> Dict[str, Any]:
 def _build(arm: str, checkpoint: Optional[str] = None) -> torch.nn.Module:
     from mmpretrain.registry import MODELS
 
-    cfg = Config.fromfile(osp.join(CONFIG_DIR, ARMS_BY_NAME[arm].config))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, ARMS_BY_NAME[arm].config))
     cfg.merge_from_dict(_options(arm, checkpoint))
     init_default_scope('mmpretrain')
     model = MODELS.build(cfg.model)
@@ -64,7 +64,7 @@ def images() -> torch.Tensor:
 def test_stacked_checkpoint_is_the_unshared_copy_of_the_shared_model(pretrained, images,
                                                                      tmp_path):
     options = _options('shared_noadapter', pretrained)
-    stacked = make_stacked_checkpoint(osp.join(CONFIG_DIR, 'scalenet2x_shared_noadapter.py'),
+    stacked = make_stacked_checkpoint(osp.join(REPO_ROOT, STACKING_SOURCE.config),
                                       options, str(tmp_path / 'stacked.pth'))
     shared = _build('shared_noadapter', pretrained)
     unshared = _build('stacking', stacked)
@@ -93,7 +93,7 @@ def test_gated_scalenet_starts_as_the_pretrained_model(pretrained, images):
 def test_growth_arms_load_the_pretrained_backbone_and_head(arm, pretrained):
     state = torch.load(pretrained, weights_only=False)['state_dict']
     model = _build(arm, pretrained)
-    assert torch.equal(model.head.fc.weight, state['head.fc.weight'])
+    assert torch.equal(model.head.layers.head.weight, state['head.layers.head.weight'])
     assert torch.equal(model.backbone.layers[1].ffn.fc2.weight,
                        state['backbone.layers.1.ffn.layers.1.weight'])
     assert torch.equal(model.backbone.pos_embed, state['backbone.pos_embed'])

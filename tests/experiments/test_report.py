@@ -16,7 +16,7 @@ def _results(settings, seeds=(0, 1, 2), failed=()):
     results = {}
     for arm in ARMS:
         epochs = {'pretrain': settings.pretrain_epochs,
-                  'scratch': settings.scratch_epochs}.get(arm.name, settings.epochs)
+                  'scratch': settings.scratch_epochs_resolved}.get(arm.name, settings.epochs)
         for seed in seeds:
             name = f'{arm.name}_seed{seed}'
             if name in failed:
@@ -33,7 +33,7 @@ def _results(settings, seeds=(0, 1, 2), failed=()):
 
 
 def test_table_has_a_complete_row_per_arm():
-    settings = Settings(pretrain_epochs=6, epochs=2, scratch_factor=3)
+    settings = Settings(pretrain_epochs=6, epochs=2, layers=4, scale=2.0)
     summaries = summarise(_results(settings), settings)
     table = markdown_table(summaries)
     rows = [line for line in table.splitlines()[2:]]
@@ -41,24 +41,32 @@ def test_table_has_a_complete_row_per_arm():
     for arm, row in zip(ARMS, rows):
         cells = [c.strip() for c in row.strip('|').split('|')]
         assert cells[0] == arm.label
-        assert len(cells) == 9 and all(cells), row
+        assert len(cells) == 10 and all(cells), row
         assert re.fullmatch(r'\d+\.\d\d \+- \d+\.\d\d', cells[2])
         assert cells[3] == '3'
     scalenet = [c.strip() for c in rows[2].strip('|').split('|')]
     assert scalenet[1] == '2' and scalenet[2] == '83.10 +- 0.10'
-    assert scalenet[4] == '1,100' and scalenet[5] == '+100 (+10.0%)'
-    assert scalenet[6] == '20' and scalenet[7] == '10'
-    assert scalenet[8] == '40'  # + the 30 s of CPU of the pretraining run
+    assert scalenet[4] == '8 (4)'  # 8 instances of 4 stored layers
+    assert scalenet[5] == '1,100' and scalenet[6] == '+100 (+10.0%)'
+    assert scalenet[7] == '20' and scalenet[8] == '10'
+    assert scalenet[9] == '40'  # + the 30 s of CPU of the pretraining run
     scratch = [c.strip() for c in rows[1].strip('|').split('|')]
-    assert scratch[1] == '6' and scratch[6] == '60' and scratch[7] == scratch[8] == '30'
+    # the paper's protocol: the deep model from scratch gets E epochs, as the base does
+    assert scratch[1] == '6' and scratch[4] == '8 (8)'
+    assert scratch[7] == '60' and scratch[8] == scratch[9] == '30'
 
 
 def test_claims_report_the_paired_differences():
     settings = Settings()
     checks = {c['worse']: c for c in check_claims(summarise(_results(settings), settings))}
-    assert checks['scratch']['holds'] and checks['scratch']['beyond_spread']
-    assert [round(d, 6) for d in checks['scratch']['per_seed']] == [5.0, 5.0, 5.0]
+    assert set(checks) == {'pretrain', 'continue', 'scratch', 'shared_noadapter', 'stacking'}
+    assert checks['pretrain']['holds'] and checks['pretrain']['beyond_spread']
+    assert [round(d, 6) for d in checks['pretrain']['per_seed']] == [3.0, 3.0, 3.0]
+    assert checks['scratch']['kind'] == 'matches' and checks['scratch']['holds']
     assert round(checks['shared_noadapter']['delta'], 6) == 2.0
+    # 0.5 below stacking, whose seeds spread by 0.1: not within the spread
+    assert checks['stacking']['kind'] == 'matches'
+    assert round(checks['stacking']['delta'], 6) == -0.5 and not checks['stacking']['holds']
 
 
 def test_single_seed_and_failures_are_reported_as_such(tmp_path):

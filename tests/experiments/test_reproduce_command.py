@@ -1,6 +1,6 @@
 """End to end: ``experiments/reproduce_scalenet.py`` at tiny sizes (64 training and 64 test images,
-one seed, two epochs) runs every arm through ``tools/train.py`` and writes the table, the
-JSON results and the plot, with every field filled."""
+one seed, two epochs) runs every arm through ``tools/train.py`` and ``tools/test.py`` and writes
+the table, the JSON results and the plot, with every field filled."""
 import json
 import os.path as osp
 import subprocess
@@ -23,9 +23,10 @@ def test_tiny_experiment_runs_every_arm_and_writes_table_and_plot(tmp_path):
     # run from another folder: the command resolves its configs and tools from its own file
     cmd = [sys.executable, osp.join(REPO, 'experiments', 'reproduce_scalenet.py'),
            '--work-dir', str(work),
-           '--seeds', '0', '--train-size', '64', '--test-size', '64', '--pretrain-epochs', '2',
-           '--epochs', '2', '--scratch-factor', '2', '--layers', '1', '--embed-dims', '16',
-           '--num-heads', '2', '--ffn', '32', '--lora-rank', '2', '--batch-size', '32']
+           '--seeds', '0', '--train-size', '64', '--val-size', '48', '--test-size', '64',
+           '--pretrain-epochs', '2', '--epochs', '2', '--scratch-epochs', '3', '--layers', '1',
+           '--embed-dims', '16', '--num-heads', '2', '--ffn', '32', '--lora-rank', '2',
+           '--batch-size', '32']
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=1700)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
@@ -33,9 +34,17 @@ def test_tiny_experiment_runs_every_arm_and_writes_table_and_plot(tmp_path):
     assert {r['arm'] for r in results['runs'].values()} == {a.name for a in ARMS}
     for run in results['runs'].values():
         assert run['status'] == 'ok', run
-        epochs = 4 if run['arm'] == 'scratch' else 2
+        epochs = 3 if run['arm'] == 'scratch' else 2
         assert [e for e, _ in run['curve']] == list(range(1, epochs + 1)), run['run']
         assert run['params']['total'] > 0 and run['wall_s'] > 0 and run['cpu_s'] > 0
+        # the reported top-1 is tools/test.py's, on the 64 test images asked for
+        assert run['test']['images'] == 64 and run['final_top1'] == \
+            run['test']['metrics']['accuracy/top1']
+        # the data each run used is what the report states: 64 images, batches of 32
+        log = open(run['log']).read()
+        assert 'Epoch(train) [1][2/2]' in log and '[3/' not in log, run['run']
+        assert 'Epoch(val) [1][1/1]' in log  # 48 validation images, batch of 64
+    assert 'training images: 64 ' in (work / 'results.md').read_text()
     params = {r['arm']: r['params']['total'] for r in results['runs'].values()}
     assert params['shared_noadapter'] == params['pretrain']  # sharing adds nothing
     assert params['pretrain'] < params['scalenet'] < params['stacking'] == params['scratch']
@@ -46,14 +55,27 @@ def test_tiny_experiment_runs_every_arm_and_writes_table_and_plot(tmp_path):
     assert len(rows) == len(ARMS)
     for row in rows:
         cells = [c.strip() for c in row.strip('|').split('|')]
-        assert len(cells) == 9 and all(cells), row
+        assert len(cells) == 10 and all(cells), row
     assert '## Claims' in table and 'accuracy.png' in table
     png = (work / 'accuracy.png').read_bytes()
     assert png[:8] == b'\x89PNG\r\n\x1a\n'
     stacked = work / 'runs' / 'stacking_seed0' / 'stacked_init.pth'
     assert stacked.is_file()
+    # growth arms start from the base's published weights-only file
+    published = results['runs']['pretrain_seed0']['published']
+    assert results['runs']['scalenet_seed0']['cfg_options'][
+        'model.backbone.init_cfg.checkpoint'] == published
 
     # a second invocation reuses every finished run
     again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0
-    assert again.stdout.count('] reused: top-1') == len(ARMS)
+    assert again.stdout.count('] reused: test top-1') == len(ARMS)
+
+    # a new test size tests again and trains nothing
+    retest = subprocess.run([*cmd, '--test-size', '32'], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=900)
+    assert retest.returncode == 0, retest.stdout[-3000:]
+    assert retest.stdout.count('trained already; testing again') == len(ARMS)
+    assert ' started (pid' not in retest.stdout
+    results = json.loads((work / 'results.json').read_text())
+    assert all(r['test']['images'] == 32 for r in results['runs'].values())

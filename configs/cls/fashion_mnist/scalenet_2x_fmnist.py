@@ -23,7 +23,7 @@ pretrained weights to the from-scratch peak undoes much of their training within
 _base_ = ['./vit_L4_fmnist.py']
 custom_imports = dict(imports=['scalenet_mm'], allow_failed_imports=False)
 
-pretrained = 'work_dirs/quickstart/pretrained/vit_L.pth'
+pretrained = 'work_dirs/quickstart/runs/pretrain_seed0/published/vit_L.pth'
 model = dict(
     backbone=dict(
         depth=2.0,

@@ -10,7 +10,7 @@ Batch: 1 process x 64 images (``1xb64``), lr 5e-4.
 _base_ = ['./vit_L4_fmnist.py']
 custom_imports = dict(imports=['scalenet_mm'], allow_failed_imports=False)
 
-pretrained = 'work_dirs/quickstart/pretrained/vit_L.pth'
+pretrained = 'work_dirs/quickstart/runs/pretrain_seed0/published/vit_L.pth'
 model = dict(
     backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
     head=dict(init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=pretrained,
