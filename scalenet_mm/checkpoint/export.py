@@ -9,6 +9,11 @@ layout, into timm's ``VisionTransformer(depth=L')``, and computes the same outpu
 
 Bottleneck adapters (a non-linear side branch) and window attention / relative position
 tables have no counterpart in a plain ViT; exporting such a model is refused with the reason.
+
+A ``ScaleNetSwin`` is exported the same way to a plain Swin whose stage ``s`` has ``D_s``
+blocks: mmpretrain's ``SwinTransformer(arch=dict(depths=D))`` (``stages.{s}.blocks.{i}``) or
+timm's ``SwinTransformer(depths=D)`` (``layers.{s}.blocks.{i}``). Each instance's shift is its
+position's (odd = shifted), which is what both plain models hard-code, so the outputs match.
 """
 from typing import Any, Dict, List
 
@@ -16,9 +21,18 @@ import torch
 import torch.nn as nn
 
 from .errors import ExportError
-from .formats import StateDict, classifier_mmpretrain_to_timm, mmpretrain_to_timm
+from .formats import (StateDict, classifier_mmpretrain_to_timm, mmpretrain_to_timm,
+                      swin_mmpretrain_to_timm)
 
 EXPORT_LAYOUTS = ('mmpretrain', 'timm')
+
+
+def _swin_backbone(model: nn.Module) -> Any:
+    """The ScaleNetSwin backbone of ``model`` (or ``model`` itself), else None."""
+    backbone = getattr(model, 'backbone', model)
+    if hasattr(backbone, 'stages') and hasattr(backbone, 'layer_maps'):
+        return backbone
+    return None
 
 
 def _scalenet_backbone(model: nn.Module) -> nn.Module:
@@ -30,7 +44,15 @@ def _scalenet_backbone(model: nn.Module) -> nn.Module:
 
 
 def export_blockers(backbone: nn.Module) -> List[str]:
-    """Reasons why ``backbone`` cannot be written as a plain ViT (empty when it can)."""
+    """Reasons why ``backbone`` cannot be written as a plain ViT / Swin (empty when it can)."""
+    if _swin_backbone(backbone) is not None:
+        backbone = _swin_backbone(backbone)
+        bottleneck = [f'stages.{s}.instances.{i}' for s, stage in enumerate(backbone.stages)
+                      for i, inst in enumerate(stage.instances) if len(inst.adapter)]
+        if bottleneck:
+            return [f'{describe(bottleneck)} use bottleneck adapters: a non-linear side branch '
+                    f'that cannot be folded into the linear weights (only LoRA is mergeable)']
+        return []
     reasons = []
     bottleneck = [i for i, inst in enumerate(backbone.instances) if len(inst.adapter)]
     if bottleneck:
@@ -46,6 +68,13 @@ def export_blockers(backbone: nn.Module) -> List[str]:
         reasons.append(f'instances {rel_pos} use relative position tables, which a plain ViT '
                        f'does not have')
     return reasons
+
+
+def describe(names: List[str], limit: int = 6) -> str:
+    """``a, b, c`` or ``a, b, ... (N in all)``."""
+    if len(names) <= limit:
+        return ', '.join(names)
+    return ', '.join(names[:limit]) + f', ... ({len(names)} in all)'
 
 
 def _check_exportable(backbone: nn.Module) -> None:
@@ -94,6 +123,9 @@ def export_plain_state_dict(backbone: nn.Module, layout: str = 'mmpretrain') -> 
     """
     if layout not in EXPORT_LAYOUTS:
         raise ValueError(f'layout={layout!r} is unknown; choose one of {EXPORT_LAYOUTS}')
+    swin = _swin_backbone(backbone)
+    if swin is not None:
+        return _export_swin(swin, layout)
     backbone = _scalenet_backbone(backbone)
     _check_exportable(backbone)
     out: StateDict = {}
@@ -139,9 +171,79 @@ def export_plain_state_dict(backbone: nn.Module, layout: str = 'mmpretrain') -> 
     return out
 
 
+@torch.no_grad()
+def _export_swin(backbone: nn.Module, layout: str) -> Dict[str, torch.Tensor]:
+    """:func:`export_plain_state_dict` for a ScaleNetSwin (mmpretrain or timm Swin names)."""
+    reasons = export_blockers(backbone)
+    if reasons:
+        raise ExportError('cannot export this ScaleNetSwin as a plain Swin: ' + '; '.join(reasons)
+                          + '. Export works for LoRA adapters (merged), gates and own norms; '
+                          'keep the model in the ScaleNet layout (it loads with scalenet_mm '
+                          'installed).')
+    out: StateDict = {f'patch_embed.{k}': v for k, v in backbone.patch_embed.state_dict().items()}
+    if getattr(backbone, 'use_abs_pos_embed', False):
+        out['absolute_pos_embed'] = backbone.absolute_pos_embed
+    for s, stage in enumerate(backbone.stages):
+        for index, instance in enumerate(stage.instances):
+            block = stage.blocks[instance.source]
+            pre = f'stages.{s}.blocks.{index}'
+            out.update(_norm_state(instance.ln1 if instance.ln1 is not None else block.norm1,
+                                   f'{pre}.norm1'))
+            out.update(_norm_state(instance.ln2 if instance.ln2 is not None else block.norm2,
+                                   f'{pre}.norm2'))
+            msa = block.attn.w_msa
+            out[f'{pre}.attn.w_msa.relative_position_bias_table'] = \
+                msa.relative_position_bias_table
+            out[f'{pre}.attn.w_msa.relative_position_index'] = msa.relative_position_index
+            out[f'{pre}.attn.w_msa.qkv.weight'] = _merged(msa.qkv, instance, 'qkv')
+            if msa.qkv.bias is not None:
+                out[f'{pre}.attn.w_msa.qkv.bias'] = msa.qkv.bias
+            weight, bias = _gated(_merged(msa.proj, instance, 'proj'), msa.proj.bias,
+                                  instance.gate1)
+            out[f'{pre}.attn.w_msa.proj.weight'] = weight
+            out[f'{pre}.attn.w_msa.proj.bias'] = bias
+            fc1, fc2 = block.ffn.fc1, block.ffn.fc2
+            out[f'{pre}.ffn.layers.0.0.weight'] = _merged(fc1, instance, 'fc1')
+            out[f'{pre}.ffn.layers.0.0.bias'] = fc1.bias
+            weight, bias = _gated(_merged(fc2, instance, 'fc2'), fc2.bias, instance.gate2)
+            out[f'{pre}.ffn.layers.1.weight'] = weight
+            out[f'{pre}.ffn.layers.1.bias'] = bias
+        if stage.downsample is not None:
+            out.update({f'stages.{s}.downsample.{k}': v
+                        for k, v in stage.downsample.state_dict().items()})
+    for i in backbone.out_indices:
+        out.update(_norm_state(getattr(backbone, f'norm{i}'), f'norm{i}'))
+    out = {k: v.detach().to('cpu', copy=True).contiguous() for k, v in out.items()}
+    if layout == 'timm':
+        out, leftover = swin_mmpretrain_to_timm(out)
+        if leftover:
+            raise ExportError(f'the timm layout has no place for {describe(leftover)}: timm\'s '
+                              f'Swin has one final norm (after the last stage); export with '
+                              f'layout="mmpretrain" or build the backbone with out_indices=(3,)')
+    return out
+
+
+def _plain_swin_config(backbone: nn.Module) -> Dict[str, Any]:
+    arch = dict(embed_dims=int(backbone.embed_dims), depths=[int(d) for d in backbone.depths],
+                num_heads=[int(h) for h in backbone.num_heads])
+    cfg: Dict[str, Any] = dict(
+        type='SwinTransformer', arch=arch, img_size=[int(s) for s in backbone.img_size],
+        patch_size=int(backbone.patch_size), in_channels=int(backbone.in_channels),
+        window_size=int(backbone.window_size), out_indices=[int(i) for i in backbone.out_indices],
+        out_after_downsample=bool(backbone.out_after_downsample),
+        use_abs_pos_embed=bool(backbone.use_abs_pos_embed),
+        interpolate_mode=backbone.interpolate_mode, pad_small_map=bool(backbone.pad_small_map),
+        norm_cfg=None if backbone.norm_cfg is None else dict(backbone.norm_cfg))
+    if not backbone.qkv_bias:
+        cfg['stage_cfgs'] = dict(block_cfgs=dict(attn_cfgs=dict(qkv_bias=False)))
+    return cfg
+
+
 def plain_backbone_config(backbone: nn.Module) -> Dict[str, Any]:
-    """The mmpretrain ``VisionTransformer`` config that the exported weights load into
-    (plain values only, stored as checkpoint meta)."""
+    """The mmpretrain ``VisionTransformer`` (or, for a ScaleNetSwin, ``SwinTransformer``)
+    config that the exported weights load into (plain values only, stored as checkpoint meta)."""
+    if _swin_backbone(backbone) is not None:
+        return _plain_swin_config(_swin_backbone(backbone))
     backbone = _scalenet_backbone(backbone)
     arch = dict(backbone.arch_settings)
     arch['num_layers'] = backbone.depth
@@ -172,6 +274,8 @@ def export_plain_classifier(model: nn.Module, layout: str = 'mmpretrain') -> Dic
     """
     if layout not in EXPORT_LAYOUTS:
         raise ValueError(f'layout={layout!r} is unknown; choose one of {EXPORT_LAYOUTS}')
+    if _swin_backbone(model) is not None and _swin_backbone(model) is not model:
+        return _export_swin_classifier(model, layout)
     backbone = _scalenet_backbone(model)
     out = {f'backbone.{k}': v
            for k, v in export_plain_state_dict(backbone, 'mmpretrain').items()}
@@ -185,3 +289,25 @@ def export_plain_classifier(model: nn.Module, layout: str = 'mmpretrain') -> Dic
         raise ExportError(f'the timm layout has no place for {leftover}: timm\'s ViT has a '
                           f'single linear head and no neck; export with layout="mmpretrain"')
     return converted
+
+
+def _export_swin_classifier(model: nn.Module, layout: str) -> Dict[str, torch.Tensor]:
+    """:func:`export_plain_classifier` for an ``ImageClassifier`` with a ScaleNetSwin backbone.
+
+    The timm layout needs a global-average-pooling neck (no tensors) and a single-linear
+    ``LinearClsHead`` (``head.fc``, the same name in timm's Swin).
+    """
+    others = {name: value.detach().to('cpu', copy=True).contiguous()
+              for name, value in model.state_dict().items() if not name.startswith('backbone.')}
+    backbone = export_plain_state_dict(model.backbone, layout)
+    if layout == 'mmpretrain':
+        out = {f'backbone.{k}': v for k, v in backbone.items()}
+        out.update(others)
+        return out
+    leftover = sorted(k for k in others if k not in ('head.fc.weight', 'head.fc.bias'))
+    if leftover:
+        raise ExportError(f'the timm layout has no place for {describe(leftover)}: timm\'s Swin '
+                          f'has a single linear head "head.fc" and no neck; export with '
+                          f'layout="mmpretrain"')
+    backbone.update(others)
+    return backbone

@@ -16,6 +16,19 @@ Three layouts of the same ViT weights are in use:
 * ``'scalenet'``: the ``mmpretrain`` layout for the L shared layers plus ``instances.{i}.*``
   for the per-instance state of a ScaleNet model.
 
+Swin Transformer weights come in four layouts, detected by the same :func:`detect_layout`:
+
+* ``'swin-mmpretrain'``: mmpretrain's and mmdet's ``SwinTransformer`` (``stages.{s}.blocks.{j}``
+  with ``attn.w_msa.*`` and ``ffn.layers.*``, ``stages.{s}.downsample`` at the end of a stage,
+  output norms ``norm{i}``); ScaleNetSwin uses these names for its shared blocks.
+* ``'swin-official'``: Microsoft's original release (``layers.{s}.blocks.{j}.attn.qkv``,
+  ``mlp.fc1``, ``layers.{s}.downsample`` at the end of stage ``s`` with the 2x2 patches
+  concatenated as ``x0, x1, x2, x3``, final ``norm``, ``head``, ``attn_mask`` buffers). It is
+  what mmdet's Swin Mask R-CNN configs start from; converted by mmdet's own ``swin_converter``.
+* ``'swin-timm'``: timm >= 0.9 (as the original, but the patch merging sits at the *start*
+  of the next stage, ``layers.{s+1}.downsample``, and the head is ``head.fc``).
+* ``'scalenet-swin'``: ``'swin-mmpretrain'`` plus ``stages.{s}.instances.{i}.*``.
+
 All functions here map plain ``{name: tensor}`` dicts to new dicts (no model, no I/O); like
 timm's ``checkpoint_filter_fn`` they keep format knowledge apart from the model.
 """
@@ -29,7 +42,9 @@ from .errors import CheckpointFormatError
 
 StateDict = Dict[str, torch.Tensor]
 
-LAYOUTS = ('timm', 'mmpretrain', 'scalenet')
+VIT_LAYOUTS = ('timm', 'mmpretrain', 'scalenet')
+SWIN_LAYOUTS = ('swin-mmpretrain', 'swin-timm', 'swin-official', 'scalenet-swin')
+LAYOUTS = VIT_LAYOUTS + SWIN_LAYOUTS
 
 #: timm / official DeiT backbone names -> mmpretrain names (regex, replacement).
 _TIMM_TO_MMPRETRAIN: Sequence[Tuple[str, str]] = (
@@ -114,6 +129,7 @@ def describe_keys(keys: Sequence[str], limit: int = 8) -> str:
     groups: Dict[str, int] = {}
     for key in keys:
         pattern = re.sub(r'^((?:backbone\.)?(?:layers|instances|blocks))\.\d+\.', r'\1.*.', key)
+        pattern = re.sub(r'\.(blocks|instances)\.\d+\.', r'.\1.*.', pattern)
         groups[pattern] = groups.get(pattern, 0) + 1
     parts = [f'{p} (x{n})' if n > 1 else p for p, n in groups.items()]
     if len(parts) > limit:
@@ -180,12 +196,19 @@ def is_timm_layout(keys: Sequence[str]) -> bool:
 
 
 def detect_layout(state_dict: Mapping[str, torch.Tensor], source: str = 'checkpoint') -> str:
-    """Return ``'timm'``, ``'mmpretrain'`` or ``'scalenet'`` for a backbone-level state dict.
+    """Return the layout of a backbone-level state dict.
+
+    ViT: ``'timm'``, ``'mmpretrain'`` or ``'scalenet'``; Swin (checked first: its timm and
+    original keys start with ``layers.`` too): one of :data:`SWIN_LAYOUTS`. Use
+    :func:`layout_family` to tell the model family of a layout.
 
     Raises:
-        CheckpointFormatError: no key of any known ViT layout is present.
+        CheckpointFormatError: no key of any known ViT or Swin layout is present.
     """
     keys = list(state_dict)
+    swin = swin_layout(keys)
+    if swin is not None:
+        return swin
     if is_timm_layout(keys):
         return 'timm'
     if any(k.startswith('instances.') for k in keys):
@@ -195,8 +218,10 @@ def detect_layout(state_dict: Mapping[str, torch.Tensor], source: str = 'checkpo
     raise CheckpointFormatError(
         f'cannot tell the layout of {source}: it has none of the ViT keys this project reads '
         f'(timm/DeiT "blocks.N.attn.qkv", mmpretrain "layers.N.attn.qkv", ScaleNet '
-        f'"instances.N.*"); its keys are: {describe_keys(keys)}. If the weights sit under a '
-        f'prefix (e.g. "backbone."), pass prefix=...; otherwise this is not a ViT checkpoint.')
+        f'"instances.N.*") nor Swin keys (mmpretrain/mmdet "stages.S.blocks.N.attn.w_msa.*", '
+        f'timm/Microsoft "layers.S.blocks.N.attn.*"); its keys are: {describe_keys(keys)}. If '
+        f'the weights sit under a prefix (e.g. "backbone."), pass prefix=...; otherwise this '
+        f'is not a ViT or Swin checkpoint.')
 
 
 def timm_to_mmpretrain(state_dict: Mapping[str, torch.Tensor]) -> Tuple[StateDict, List[str]]:
@@ -302,3 +327,139 @@ def pos_embed_extra_tokens(pos_embed: torch.Tensor, has_cls_token: bool) -> int:
     raise CheckpointFormatError(
         f'pos_embed of shape {tuple(pos_embed.shape)} does not hold a square patch grid '
         f'(with or without a class-token slot), so it cannot be resized to the model\'s grid')
+
+
+# ---------------------------------------------------------------------------------- Swin
+_SWIN_MMPRETRAIN_BLOCK = re.compile(r'^stages\.\d+\.blocks\.\d+\.attn\.w_msa\.')
+_SWIN_INSTANCE = re.compile(r'^stages\.\d+\.instances\.\d+\.')
+_SWIN_ORIGINAL_BLOCK = re.compile(
+    r'^layers\.\d+\.blocks\.\d+\.attn\.(qkv|proj|relative_position_bias_table)\.?')
+#: Buffers that are a function of the window (or of the shift) and never loaded: the model
+#: keeps its own (a checkpoint's may be for another window).
+SWIN_DERIVED_PATTERNS = (r'(^|\.)relative_position_index$', r'(^|\.)attn_mask$')
+#: Unfold order of mmcv's ``PatchMerging`` vs the concatenation ``x0, x1, x2, x3`` of the
+#: original / timm patch merging (a permutation that is its own inverse).
+_UNFOLD_ORDER = [0, 2, 1, 3]
+
+
+def swin_layout(keys: Sequence[str]) -> Optional[str]:
+    """One of :data:`SWIN_LAYOUTS` when ``keys`` are a Swin backbone's, else None."""
+    keys = list(keys)
+    if any(_SWIN_MMPRETRAIN_BLOCK.match(k) for k in keys):
+        return 'scalenet-swin' if any(_SWIN_INSTANCE.match(k) for k in keys) else 'swin-mmpretrain'
+    if any(_SWIN_ORIGINAL_BLOCK.match(k) for k in keys):
+        # the original patch merging ends stage 0; timm's starts stage 1 (timm's own test)
+        return 'swin-official' if 'layers.0.downsample.reduction.weight' in keys else 'swin-timm'
+    return None
+
+
+def layout_family(layout: str) -> str:
+    """``'swin'`` for a layout of :data:`SWIN_LAYOUTS`, else ``'vit'``."""
+    return 'swin' if layout in SWIN_LAYOUTS else 'vit'
+
+
+def _last_stage(keys: Sequence[str], pattern: str) -> int:
+    stages = [int(m.group(1)) for k in keys for m in [re.match(pattern, k)] if m]
+    return max(stages) if stages else 0
+
+
+def swin_timm_to_official(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """timm Swin names -> the original release's: ``layers.{s+1}.downsample`` ->
+    ``layers.{s}.downsample``, ``head.fc`` -> ``head`` (the inverse of timm's filter)."""
+    out: StateDict = {}
+    for name, value in state_dict.items():
+        name = re.sub(r'^layers\.(\d+)\.downsample\.',
+                      lambda m: f'layers.{int(m.group(1)) - 1}.downsample.', name)
+        out[re.sub(r'^head\.fc\.', 'head.', name)] = value
+    return out
+
+
+def swin_official_to_mmpretrain(
+        state_dict: Mapping[str, torch.Tensor]) -> Tuple[StateDict, List[str]]:
+    """The original Swin release's names -> mmpretrain's (backbone keys).
+
+    Calls mmdet's ``swin_converter`` (what mmdet's ``SwinTransformer(convert_weights=True)``
+    runs: renames, and reorders the patch-merging weights into mmcv's unfold order); the final
+    ``norm`` becomes ``norm{last stage}`` (mmpretrain's name). Returns the converted tensors
+    and the names left out (the classifier ``head``, which the converter skips).
+    """
+    from mmdet.models.backbones.swin import swin_converter  # heavy import, only when needed
+    heads = [k for k in state_dict if k.startswith('head')]
+    body = {k: v for k, v in state_dict.items() if not k.startswith('head')}
+    last = _last_stage(list(body), r'^layers\.(\d+)\.')
+    out: StateDict = {}
+    for name, value in swin_converter(body).items():
+        name = name[len('backbone.'):]
+        out[re.sub(r'^norm\.', f'norm{last}.', name)] = value
+    return out, heads
+
+
+def _unfold_to_concat(weight: torch.Tensor) -> torch.Tensor:
+    """mmcv ``PatchMerging`` channel order (``c * 4 + k``) -> concatenated ``k * C + c``;
+    the inverse of mmdet's ``correct_unfold_*_order`` (for a 2-D reduction or a 1-D norm)."""
+    if weight.ndim == 1:
+        return weight.reshape(-1, 4)[:, _UNFOLD_ORDER].transpose(0, 1).reshape(-1)
+    out_channels = weight.shape[0]
+    return weight.reshape(out_channels, -1, 4)[:, :, _UNFOLD_ORDER].transpose(1, 2).reshape(
+        out_channels, -1)
+
+
+_SWIN_MMPRETRAIN_TO_TIMM: Sequence[Tuple[str, str]] = (
+    (r'^patch_embed\.projection\.(weight|bias)$', r'patch_embed.proj.\1'),
+    (r'^patch_embed\.norm\.(weight|bias)$', r'patch_embed.norm.\1'),
+    (r'^absolute_pos_embed$', r'absolute_pos_embed'),
+    (r'^stages\.(\d+)\.blocks\.(\d+)\.norm([12])\.(weight|bias)$',
+     r'layers.\1.blocks.\2.norm\3.\4'),
+    (r'^stages\.(\d+)\.blocks\.(\d+)\.attn\.w_msa\.(qkv|proj)\.(weight|bias)$',
+     r'layers.\1.blocks.\2.attn.\3.\4'),
+    (r'^stages\.(\d+)\.blocks\.(\d+)\.attn\.w_msa\.relative_position_bias_table$',
+     r'layers.\1.blocks.\2.attn.relative_position_bias_table'),
+    (r'^stages\.(\d+)\.blocks\.(\d+)\.ffn\.layers\.0\.0\.(weight|bias)$',
+     r'layers.\1.blocks.\2.mlp.fc1.\3'),
+    (r'^stages\.(\d+)\.blocks\.(\d+)\.ffn\.layers\.1\.(weight|bias)$',
+     r'layers.\1.blocks.\2.mlp.fc2.\3'),
+)
+
+
+def swin_mmpretrain_to_timm(
+        state_dict: Mapping[str, torch.Tensor]) -> Tuple[StateDict, List[str]]:
+    """mmpretrain Swin backbone names -> timm's ``SwinTransformer`` (backbone keys).
+
+    Patch merging moves to the start of the next stage (``layers.{s+1}.downsample``) with its
+    weights put back in concatenation order; ``norm{last}`` becomes ``norm``; the derived
+    ``relative_position_index`` buffers are dropped (timm's are not persistent). Returns the
+    converted tensors and the names timm has no place for (output norms of other stages).
+    """
+    keys = list(state_dict)
+    last = _last_stage(keys, r'^stages\.(\d+)\.')
+    out: StateDict = {}
+    leftover: List[str] = []
+    for name, value in state_dict.items():
+        if any(re.search(p, name) for p in SWIN_DERIVED_PATTERNS):
+            continue
+        down = re.match(r'^stages\.(\d+)\.downsample\.(reduction|norm)\.(weight|bias)$', name)
+        if down:
+            stage, part, kind = down.groups()
+            out[f'layers.{int(stage) + 1}.downsample.{part}.{kind}'] = _unfold_to_concat(value)
+            continue
+        if re.match(rf'^norm{last}\.(weight|bias)$', name):
+            out['norm.' + name.split('.')[-1]] = value
+            continue
+        new = _rename(name, _SWIN_MMPRETRAIN_TO_TIMM)
+        if new is None:
+            leftover.append(name)
+        else:
+            out[new] = value
+    return out, leftover
+
+
+def swin_to_mmpretrain(state_dict: Mapping[str, torch.Tensor],
+                       layout: str) -> Tuple[StateDict, List[str]]:
+    """Any Swin backbone layout -> mmpretrain names; returns (converted, names left out)."""
+    if layout in ('swin-mmpretrain', 'scalenet-swin'):
+        return dict(state_dict), []
+    if layout == 'swin-timm':
+        return swin_official_to_mmpretrain(swin_timm_to_official(state_dict))
+    if layout == 'swin-official':
+        return swin_official_to_mmpretrain(state_dict)
+    raise ValueError(f'layout={layout!r} is not a Swin layout; one of {SWIN_LAYOUTS}')

@@ -1,4 +1,5 @@
-"""``load_pretrained``: load a DeiT / timm / mmpretrain / ScaleNet checkpoint into a ViT backbone.
+"""``load_pretrained``: load a DeiT / timm / mmpretrain / ScaleNet checkpoint into a ViT backbone,
+or a Swin checkpoint (mmpretrain / mmdet, timm, Microsoft's release, ScaleNet) into a Swin one.
 
 The layout is recognised from the keys (:mod:`.formats`), converted to the backbone's
 mmpretrain names, and checked against the model *before* any tensor is copied: a checkpoint
@@ -8,6 +9,16 @@ and the model is left untouched. Position embeddings are resized to the model's 
 (as mmpretrain does), a distilled DeiT's distillation token is dropped with its
 position slot, and classifier heads are reported as unused. What was loaded, missing and
 unused is returned as a :class:`LoadReport` and logged through mmengine's logger.
+
+Swin backbones (``ScaleNetSwin``, mmpretrain's / mmdet's ``SwinTransformer``) are recognised
+from their own keys: a checkpoint of the other family (a ViT checkpoint given to a Swin, or
+the reverse) is refused before anything else, naming both. Swin relative-position bias tables
+are resized when the window differs (e.g. 7 -> 12 for 384 px) by timm's
+``resize_rel_pos_bias_table``, what timm's Swin loader runs (mmpretrain's own resize calls
+scipy's ``interp2d``, removed in SciPy 1.14),
+the derived ``relative_position_index`` / ``attn_mask`` buffers are never taken from a
+checkpoint, and output norms of stages the checkpoint has no norm for (``norm0-2`` of a
+classification checkpoint in a detection backbone) keep their initial values.
 """
 import os
 import pickle
@@ -19,17 +30,23 @@ import torch
 import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.runner.checkpoint import CheckpointLoader
+from mmpretrain.models.backbones.swin_transformer import SwinTransformer
 from mmpretrain.models.backbones.vision_transformer import VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
+from timm.layers import resize_rel_pos_bias_table
 
 from .errors import CheckpointFormatError, CheckpointMismatchError
-from .formats import (TIMM_HEAD_PATTERNS, StateDict, describe_keys, detect_layout,
-                      drop_distillation_token, normalize_mmpretrain, pos_embed_extra_tokens,
-                      split_prefix, timm_to_mmpretrain, unwrap_state_dict)
+from .formats import (SWIN_DERIVED_PATTERNS, TIMM_HEAD_PATTERNS, StateDict, describe_keys,
+                      detect_layout, drop_distillation_token, layout_family,
+                      normalize_mmpretrain, pos_embed_extra_tokens, split_prefix, swin_layout,
+                      swin_to_mmpretrain, timm_to_mmpretrain, unwrap_state_dict)
 
 #: Model keys a base checkpoint may lack without an error: the per-instance state of a
 #: ScaleNet model (adapters start at their init) and the avg-pool norm ``ln2``.
 OPTIONAL_MODEL_KEYS = (r'^instances\.', r'^ln2\.')
+#: The same for a Swin backbone: per-instance state, output norms of stages the checkpoint
+#: has none for, and the derived buffers (the model keeps its own).
+OPTIONAL_SWIN_MODEL_KEYS = (r'^stages\.\d+\.instances\.', r'^norm\d+\.') + SWIN_DERIVED_PATTERNS
 
 
 @dataclass
@@ -163,9 +180,10 @@ def match_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
     refused load leave the model untouched.
 
     Raises:
-        CheckpointFormatError: no ViT layout recognised (or nothing under ``prefix``).
-        CheckpointMismatchError: shapes differ, the checkpoint holds tensors the model has no
-            place for, or (``strict_shared``) pretrained tensors of the model are missing.
+        CheckpointFormatError: no ViT or Swin layout recognised (or nothing under ``prefix``).
+        CheckpointMismatchError: a checkpoint of the other family (ViT vs Swin), shapes
+            differ, the checkpoint holds tensors the model has no place for, or
+            (``strict_shared``) pretrained tensors of the model are missing.
     """
     notes: List[str] = []
     unexpected: List[str] = []
@@ -189,6 +207,13 @@ def match_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
             unexpected += list(outside)
             notes.append('used the keys under "backbone." (a whole-model checkpoint)')
     layout = detect_layout(sd, source)
+    model_sd = model.state_dict()
+    model_family = 'swin' if swin_layout(list(model_sd)) else 'vit'
+    if layout_family(layout) != model_family:
+        raise CheckpointMismatchError(_family_mismatch(source, layout, model, model_family))
+    if model_family == 'swin':
+        return _match_swin(model, model_sd, sd, layout, source, notes, unexpected,
+                           strict_shared)
 
     not_placed: List[str] = []
     if layout == 'timm':
@@ -202,7 +227,6 @@ def match_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
         notes += dist_notes
         unexpected.append('dist_token')
 
-    model_sd = model.state_dict()
     problems: List[str] = []
     mismatched: List[str] = []
     to_load: StateDict = {}
@@ -254,6 +278,154 @@ def match_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
     report = LoadReport(checkpoint=source, source_format=layout, loaded_keys=sorted(to_load),
                         missing_keys=missing, unexpected_keys=unexpected, notes=notes)
     return to_load, report
+
+
+def _family_mismatch(source: str, layout: str, model: nn.Module, model_family: str) -> str:
+    """The message for a checkpoint of the other model family (ViT vs Swin)."""
+    names = {'vit': 'ViT', 'swin': 'Swin Transformer'}
+    ckpt_family = layout_family(layout)
+    fix = ('a Swin checkpoint (mmpretrain / mmdet, timm or the official Microsoft release)'
+           if model_family == 'swin' else 'a ViT / DeiT checkpoint')
+    other = 'ScaleNetSwin' if ckpt_family == 'swin' else 'ScaleNetViT'
+    return (f'{source} is a {names[ckpt_family]} checkpoint ({layout} layout) but '
+            f'{type(model).__name__} is a {names[model_family]} backbone; nothing was loaded. '
+            f'Fix: give this backbone {fix}, or build a {other} backbone for this checkpoint.')
+
+
+def _swin_blocks(keys: Any) -> Dict[int, int]:
+    """Blocks per stage of mmpretrain-named Swin keys: ``{stage: count}``."""
+    found: Dict[int, Set[int]] = {}
+    for key in keys:
+        m = re.match(r'^stages\.(\d+)\.blocks\.(\d+)\.', key)
+        if m:
+            found.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
+    return {stage: max(blocks) + 1 for stage, blocks in sorted(found.items())}
+
+
+def _swin_arch_of(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, Any]:
+    """What can be read of a Swin's architecture from mmpretrain-named tensors."""
+    arch: Dict[str, Any] = {}
+    proj = state_dict.get('patch_embed.projection.weight')
+    if proj is not None and proj.ndim == 4:
+        arch['embed_dims'] = int(proj.shape[0])
+        arch['patch_size'] = int(proj.shape[-1])
+    blocks = _swin_blocks(state_dict)
+    if blocks:
+        arch['depths'] = [blocks.get(s, 0) for s in range(max(blocks) + 1)]
+    heads = []
+    for stage in sorted(blocks):
+        table = state_dict.get(f'stages.{stage}.blocks.0.attn.w_msa.relative_position_bias_table')
+        if table is not None:
+            heads.append(int(table.shape[1]))
+            arch.setdefault('window_size', int(round((table.shape[0]**0.5 + 1) / 2)))
+    if heads:
+        arch['num_heads'] = heads
+    return arch
+
+
+def _swin_arch_hint(ckpt_arch: Dict[str, Any]) -> str:
+    """Name the mmpretrain Swin archs whose sizes match the checkpoint's."""
+    keys = ('embed_dims', 'depths', 'num_heads')
+    if not all(k in ckpt_arch for k in keys):
+        return ''
+    names = sorted(name for name, spec in SwinTransformer.arch_zoo.items() if len(name) > 1
+                   and all(list(spec[k]) == list(ckpt_arch[k]) if k != 'embed_dims'
+                           else spec[k] == ckpt_arch[k] for k in keys))
+    sizes = ', '.join(f'{k}={ckpt_arch[k]}' for k in keys + ('window_size', 'patch_size')
+                      if k in ckpt_arch)
+    return f'The checkpoint is a Swin with {sizes}' + (f' (arch {names})' if names else '') + '.'
+
+
+def _match_swin(model: nn.Module, model_sd: Mapping[str, torch.Tensor], sd: StateDict,
+                layout: str, source: str, notes: List[str], unexpected: List[str],
+                strict_shared: bool) -> Tuple[StateDict, 'LoadReport']:
+    """:func:`match_state_dict` for a Swin backbone (its keys in mmpretrain's names)."""
+    original = list(sd)
+    sd, left_out = swin_to_mmpretrain(sd, layout)
+    if layout in ('swin-timm', 'swin-official'):
+        notes.append(f'converted the {layout} names to mmpretrain\'s (mmdet swin_converter)')
+        left_out = [k for k in original if k.startswith('head')]  # their original names
+    unexpected += left_out
+    problems: List[str] = []
+    mismatched: List[str] = []
+    not_placed: List[str] = []
+    to_load: StateDict = {}
+    derived = 0
+    resized = 0
+    for name, value in sd.items():
+        if _matches_any(name, SWIN_DERIVED_PATTERNS):
+            derived += 1
+            continue
+        if name not in model_sd:
+            if re.match(r'^norm\d+\.', name) or name.startswith('head.'):
+                unexpected.append(name)  # an output norm of a stage the model does not return
+            else:
+                not_placed.append(name)
+            continue
+        target = model_sd[name]
+        if (name.endswith('relative_position_bias_table') and value.ndim == 2
+                and value.shape != target.shape and value.shape[1] == target.shape[1]):
+            src, dst = int(round(value.shape[0]**0.5)), int(round(target.shape[0]**0.5))
+            if src * src == value.shape[0] and dst * dst == target.shape[0] and dst % 2:
+                window = (dst + 1) // 2
+                value = resize_rel_pos_bias_table(value, (window, window),
+                                                  tuple(target.shape)).to(value.dtype)
+                resized += 1
+        if name == 'absolute_pos_embed' and value.ndim == 3 and value.shape != target.shape \
+                and value.shape[-1] == target.shape[-1]:
+            side = int(round(value.shape[1]**0.5))
+            grid = tuple(getattr(model, 'patch_resolution', (side, side)))
+            if side * side == value.shape[1]:
+                value = resize_pos_embed(value, (side, side), grid,
+                                         getattr(model, 'interpolate_mode', 'bicubic'), 0)
+                notes.append(f'resized absolute_pos_embed to the {grid[0]}x{grid[1]} patch grid')
+        if tuple(value.shape) != tuple(target.shape):
+            mismatched.append(f'{name}: checkpoint {tuple(value.shape)} vs model '
+                              f'{tuple(target.shape)}')
+            continue
+        to_load[name] = value
+    if resized:
+        notes.append(f'resized {resized} relative-position bias tables to the model\'s window '
+                     f'(timm resize_rel_pos_bias_table)')
+    if derived:
+        notes.append(f'kept the model\'s own {derived} derived buffers '
+                     f'(relative_position_index / attn_mask)')
+    # derived buffers are not "missing": the model's own are the right ones (see the note)
+    missing = [k for k in model_sd
+               if k not in to_load and not _matches_any(k, SWIN_DERIVED_PATTERNS)]
+    required_missing = [k for k in model_sd if k not in sd
+                        and not _matches_any(k, OPTIONAL_SWIN_MODEL_KEYS)]
+
+    ckpt_blocks, model_blocks = _swin_blocks(sd), _swin_blocks(model_sd)
+    if ckpt_blocks and ckpt_blocks != model_blocks:
+        problems.append(f'the checkpoint has {list(ckpt_blocks.values())} pretrained blocks per '
+                        f'stage, the model {list(model_blocks.values())}')
+    if mismatched:
+        problems.append(f'{len(mismatched)} shape mismatches: ' + '; '.join(mismatched[:12])
+                        + (f'; ... {len(mismatched) - 12} more' if len(mismatched) > 12 else ''))
+    if not_placed:
+        problems.append(f'the model has no place for {len(not_placed)} checkpoint tensors: '
+                        f'{describe_keys(not_placed)}')
+    if required_missing and strict_shared:
+        problems.append(f'{len(required_missing)} pretrained tensors of the model are missing '
+                        f'from the checkpoint: {describe_keys(required_missing)}')
+    if problems:
+        ckpt_arch, model_arch = _swin_arch_of(sd), _swin_arch_of(model_sd)
+        hint = _swin_arch_hint(ckpt_arch) if ckpt_arch != model_arch else ''
+        sizes = ', '.join(f'{k}={v}' for k, v in model_arch.items())
+        raise CheckpointMismatchError(
+            f'{source} ({layout} layout) does not fit {type(model).__name__}({sizes}); nothing '
+            f'was loaded:\n  - ' + '\n  - '.join(problems) + '\n'
+            f'{hint + " " if hint else ""}Fix: build the backbone with the arch the checkpoint '
+            f'was trained with (arch=..., and for a ScaleNet checkpoint the same depth/adapter '
+            f'settings), or use a checkpoint of this model\'s architecture.')
+    report = LoadReport(checkpoint=source, source_format=layout, loaded_keys=sorted(to_load),
+                        missing_keys=missing, unexpected_keys=unexpected, notes=notes)
+    return to_load, report
+
+
+def _matches_any(name: str, patterns: Tuple[str, ...]) -> bool:
+    return any(re.search(p, name) for p in patterns)
 
 
 def read_checkpoint(checkpoint: Union[str, os.PathLike, Mapping[str, Any]],

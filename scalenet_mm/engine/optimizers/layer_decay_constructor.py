@@ -3,7 +3,9 @@
 Fine-tuning a pretrained ViT works best when early layers move less than late ones
 (BEiT / MAE / ViTDet): a tensor at depth ``d`` of ``N`` gets ``lr * rate ** (N - 1 - d)``.
 The depth of every backbone tensor comes from the backbone's ``get_layer_depth`` (the
-interface of mmpretrain's ``LearningRateDecayOptimWrapperConstructor``); for ScaleNet a
+interface of mmpretrain's ``LearningRateDecayOptimWrapperConstructor``: ``ScaleNetViT``,
+``ScaleNetSwin`` (instances counted across stages, as mmpretrain's Swin counts blocks),
+mmpretrain's ``VisionTransformer`` / ``SwinTransformer``); for ScaleNet a
 shared tensor is registered once and takes the depth of its first use (its original layer),
 so it is added to the optimizer once, at one learning rate. Everything outside the backbone
 (neck, heads) is at the top (scale 1).
@@ -27,9 +29,11 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 from ...registry import register_optim_constructor
 
 #: Tensor names (the last component of a parameter's name) that never get weight decay:
-#: position embeddings, class / mask tokens, ScaleNet gates, relative-position tables.
+#: position embeddings, class / mask tokens, ScaleNet gates, relative-position tables (ViTDet's
+#: decomposed ones and Swin's bias tables, as mmpretrain's / mmdet's Swin recipes).
 NO_DECAY_NAMES: Tuple[str, ...] = ('pos_embed', 'cls_token', 'mask_token', 'gate1', 'gate2',
-                                   'rel_pos_h', 'rel_pos_w')
+                                   'rel_pos_h', 'rel_pos_w', 'absolute_pos_embed',
+                                   'relative_position_bias_table')
 NORM_TYPES = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)
 PARAMWISE_KEYS = ('layer_decay_rate', 'no_decay_names', 'backbone_name')
 
@@ -152,7 +156,8 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         raise NotImplementedError(
             f'LayerDecayOptimWrapperConstructor needs the backbone to tell each tensor\'s depth, '
             f'but {owner} has no get_layer_depth(param_name, prefix) method; use a backbone '
-            f'that has one (ScaleNetViT, mmpretrain VisionTransformer) or the default '
+            f'that has one (ScaleNetViT, ScaleNetSwin, mmpretrain VisionTransformer / '
+            f'SwinTransformer) or the default '
             f'constructor')
 
     def _named_trainable(self, module: nn.Module,
