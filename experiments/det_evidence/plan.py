@@ -1,0 +1,275 @@
+"""The detection experiment's sizes, its arms and the runs they expand to.
+
+Step 0 of every seed pretrains the L-layer ViT as a Fashion-MNIST classifier at the detection
+patch scale (``configs/cls/fashion_mnist/vit_det_pretrain_fmnist.py``) and publishes its weights
+(weights-only, :func:`experiments.scalenet_evidence.execute.publish_base`). Then four Mask R-CNN
+arms train on the same generated Fashion-MNIST detection set, with the same iterations, batch,
+image size, pipeline and schedule:
+
+- ``vit_L`` (a): the pretrained L-layer ViT (``configs/det/mask_rcnn_deit_b.py``'s plain ViT);
+- ``scalenet_2x`` (b): its ScaleNet 2x, the L pretrained layers run as 2L instances with LoRA
+  (``configs/det/mask_rcnn_scalenet_b2x.py``'s backbone);
+- ``vit_2L_scratch`` (c): a plain 2L-layer ViT from scratch (the depth of (b), its own tensors);
+- ``resnet18_scratch`` (d): mmdet's stock Mask R-CNN with a ResNet-18 FPN from scratch, the
+  reference for what this data and budget allow.
+
+Every ViT arm has window attention in most layer instances and global attention in two (the
+last of each half, as ViTDet places its four global blocks at the end of each quarter), the
+simple feature pyramid and the shipped heads, through the one writer of reduced configs
+(:mod:`scalenet_mm.testing.det_config`).
+"""
+import hashlib
+import json
+import os.path as osp
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+#: The repository root (tools/train.py, tools/test.py and the configs live there).
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+PRETRAIN_CONFIG = osp.join(REPO_ROOT, 'configs', 'cls', 'fashion_mnist',
+                           'vit_det_pretrain_fmnist.py')
+#: Fashion-MNIST's statistics on 0..255 (the classification recipe's normalisation).
+FMNIST_MEAN, FMNIST_STD = 72.94, 90.02
+
+
+@dataclass(frozen=True)
+class DetSettings:
+    """Sizes and recipe values of the detection experiment (each a command-line option).
+
+    Attributes:
+        layers: L, layers of the pretrained ViT (arm (a)); (b) runs 2L instances of them and
+            (c) has 2L layers.
+        embed_dims, num_heads, feedforward_channels: ViT width.
+        patch: patch side in pixels, the same in pretraining and detection.
+        window: window side (tokens) of the windowed instances.
+        lora_rank: LoRA rank of the ScaleNet arm's instances.
+        pretrain_side: side of the classification images (28 px resized), a multiple of patch.
+        pretrain_epochs, pretrain_size, pretrain_lr: the classifier's epochs, training images
+            (the first N of Fashion-MNIST's train split; 0 = all 60,000) and peak lr.
+        image: side of the detection canvases.
+        num_train, num_val: canvases of the generated train / val splits (garments from
+            Fashion-MNIST's train / test split).
+        curve_val: the first N val canvases evaluated during training (the mAP curve); the
+            reported mAP is ``tools/test.py`` on all ``num_val``.
+        objects: garments per canvas (min, max); scale: garment side / 28 (min, max).
+        iters: training iterations of every detection arm; batch: images per iteration.
+        evals: evaluations of the mAP curve during training (the last at ``iters``).
+        lr: AdamW peak lr of every detection arm; weight_decay: AdamW weight decay.
+        layer_decay: layer-wise lr decay of the pretrained ViT arms (the arms from scratch use
+            1.0: their first layers have nothing to keep).
+        neck: channels of the pyramid and the heads.
+        seeds: one full set of runs per seed (each seed pretrains its own backbone).
+    """
+    layers: int = 4
+    embed_dims: int = 64
+    num_heads: int = 4
+    feedforward_channels: int = 256
+    patch: int = 8
+    window: int = 4
+    lora_rank: int = 4
+    pretrain_side: int = 40
+    pretrain_epochs: int = 5
+    pretrain_size: int = 20000
+    pretrain_lr: float = 2e-3
+    image: int = 128
+    num_train: int = 1000
+    num_val: int = 100
+    curve_val: int = 40
+    objects: Tuple[int, int] = (2, 5)
+    scale: Tuple[float, float] = (1.0, 2.5)
+    iters: int = 120
+    batch: int = 4
+    evals: int = 3
+    lr: float = 4e-4
+    weight_decay: float = 0.1
+    layer_decay: float = 0.9
+    neck: int = 64
+    seeds: Tuple[int, ...] = (0, 1)
+
+    def validate(self) -> None:
+        """Raise ValueError for values the configs cannot run, naming the value and the rule."""
+        for name in ('layers', 'embed_dims', 'num_heads', 'patch', 'window', 'lora_rank',
+                     'pretrain_epochs', 'num_train', 'num_val', 'curve_val', 'iters', 'batch',
+                     'evals', 'neck'):
+            if getattr(self, name) < 1:
+                raise ValueError(f'{name}={getattr(self, name)} must be >= 1')
+        if self.embed_dims % self.num_heads or self.embed_dims % 4:
+            raise ValueError(f'embed_dims={self.embed_dims} must be a multiple of num_heads='
+                             f'{self.num_heads} and of 4 (the pyramid halves it twice)')
+        if self.layers < 2:
+            raise ValueError(f'layers={self.layers} must be >= 2 (one windowed and one global '
+                             f'layer per half)')
+        if self.image % (self.patch * self.window):
+            raise ValueError(f'image={self.image} must be a multiple of patch * window = '
+                             f'{self.patch * self.window} (whole windows on the token grid)')
+        if self.image % 32:
+            raise ValueError(f'image={self.image} must be a multiple of 32 (the pyramid and the '
+                             f'ResNet reach stride 32)')
+        if self.pretrain_side % self.patch:
+            raise ValueError(f'pretrain_side={self.pretrain_side} must be a multiple of '
+                             f'patch={self.patch}')
+        if not 0 <= self.pretrain_size <= 60000:
+            raise ValueError(f'pretrain_size={self.pretrain_size} must be in [0, 60000] '
+                             f'(0 = all)')
+        if self.evals > self.iters:
+            raise ValueError(f'evals={self.evals} cannot exceed iters={self.iters}')
+        if not 0 < self.layer_decay <= 1:
+            raise ValueError(f'layer_decay={self.layer_decay} must lie in (0, 1]')
+        if self.lr <= 0 or self.pretrain_lr <= 0:
+            raise ValueError(f'lr={self.lr} and pretrain_lr={self.pretrain_lr} must be > 0')
+        if not self.seeds:
+            raise ValueError('at least one seed is needed')
+
+    @property
+    def val_interval(self) -> int:
+        """Iterations between two evaluations of the curve."""
+        return max(1, self.iters // self.evals)
+
+    def fingerprint(self, keys: Optional[Tuple[str, ...]] = None) -> str:
+        """A short hash of the settings (``keys`` only, when given), seeds excluded: a finished
+        run whose fingerprint differs is stale."""
+        values = asdict(self)
+        values.pop('seeds')
+        if keys is not None:
+            values = {k: values[k] for k in keys}
+        return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
+
+
+#: What the pretraining run depends on (a change of the detection sizes keeps it).
+PRETRAIN_KEYS = ('layers', 'embed_dims', 'num_heads', 'feedforward_channels', 'patch',
+                 'pretrain_side', 'pretrain_epochs', 'pretrain_size', 'pretrain_lr')
+
+
+@dataclass(frozen=True)
+class DetArm:
+    """One detection arm.
+
+    Attributes:
+        name: short id (work-dir name, table key); label: its description.
+        backbone: ``'vit'`` or ``'resnet'``.
+        base_config: the shipped config the reduced one inherits (relative to the repo, or an
+            ``mmdet::`` path).
+        depth: ``'L'`` or ``'2L'`` layers stored; instances: ``'L'`` or ``'2L'`` run.
+        pretrained: whether the backbone starts from the seed's classifier.
+        lora: whether the instances get LoRA adapters (the ScaleNet arm).
+    """
+    name: str
+    label: str
+    backbone: str
+    base_config: str
+    depth: str = 'L'
+    instances: str = 'L'
+    pretrained: bool = False
+    lora: bool = False
+
+
+ARMS: Tuple[DetArm, ...] = (
+    DetArm('vit_L', '(a) ViT, L layers, pretrained', 'vit',
+           osp.join('configs', 'det', 'mask_rcnn_deit_b.py'), pretrained=True),
+    DetArm('scalenet_2x', '(b) ScaleNet 2x of (a): 2L instances, LoRA, pretrained', 'vit',
+           osp.join('configs', 'det', 'mask_rcnn_scalenet_b2x.py'), instances='2L',
+           pretrained=True, lora=True),
+    DetArm('vit_2L_scratch', '(c) ViT, 2L layers, from scratch', 'vit',
+           osp.join('configs', 'det', 'mask_rcnn_deit_b.py'), depth='2L', instances='2L'),
+    DetArm('resnet18_scratch', '(d) ResNet-18 FPN (mmdet stock), from scratch', 'resnet',
+           'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'),
+)
+ARMS_BY_NAME: Dict[str, DetArm] = {arm.name: arm for arm in ARMS}
+
+
+def global_attention(instances: int) -> Tuple[int, ...]:
+    """The global-attention instances: the last of each half (window attention elsewhere)."""
+    return (instances // 2 - 1, instances - 1)
+
+
+@dataclass
+class DetRun:
+    """One run: the seed's pretraining (``arm`` None) or a detection arm with one seed."""
+    name: str
+    seed: int
+    work_dir: str
+    arm: Optional[DetArm] = None
+    depends_on: Optional[str] = None
+
+    @property
+    def is_pretrain(self) -> bool:
+        return self.arm is None
+
+
+def pretrain_name(seed: int) -> str:
+    return f'pretrain_seed{seed}'
+
+
+def plan_runs(settings: DetSettings, work_dir: str,
+              arms: Tuple[DetArm, ...] = ARMS) -> List[DetRun]:
+    """The pretraining runs first (only when an arm needs them), then the arms seed by seed,
+    so the first seed's complete comparison is available earliest."""
+    runs: List[DetRun] = []
+    if any(arm.pretrained for arm in arms):
+        runs += [DetRun(pretrain_name(s), s, osp.join(work_dir, 'runs', pretrain_name(s)))
+                 for s in settings.seeds]
+    for seed in settings.seeds:
+        for arm in arms:
+            name = f'{arm.name}_seed{seed}'
+            runs.append(DetRun(name, seed, osp.join(work_dir, 'runs', name), arm,
+                               pretrain_name(seed) if arm.pretrained else None))
+    return runs
+
+
+def pretrain_options(settings: DetSettings, seed: int, data_root: str) -> Dict[str, Any]:
+    """``--cfg-options`` of a seed's classifier pretraining."""
+    side = settings.pretrain_side
+    options: Dict[str, Any] = {
+        'model.backbone.arch.embed_dims': settings.embed_dims,
+        'model.backbone.arch.num_layers': settings.layers,
+        'model.backbone.arch.num_heads': settings.num_heads,
+        'model.backbone.arch.feedforward_channels': settings.feedforward_channels,
+        'model.backbone.patch_size': settings.patch,
+        'model.backbone.img_size': side,
+        'model.head.in_channels': settings.embed_dims,
+        'train_cfg.max_epochs': settings.pretrain_epochs,
+        'optim_wrapper.optimizer.lr': settings.pretrain_lr,
+        'randomness.seed': seed,
+        'train_dataloader.dataset.indices': settings.pretrain_size or None,
+        'val_dataloader.dataset.indices': 1000,
+    }
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        options[f'{loader}.dataset.data_root'] = data_root
+        options[f'{loader}.dataset.pipeline.0.scale'] = side
+    return options
+
+
+def det_sizes(settings: DetSettings, arm: DetArm, seed: int, pretrained: Optional[str]):
+    """The :class:`scalenet_mm.testing.ReducedDetSizes` of an arm's run."""
+    from scalenet_mm.testing import ReducedDetSizes
+
+    layers = settings.layers * (2 if arm.depth == '2L' else 1)
+    instances = settings.layers * (2 if arm.instances == '2L' else 1)
+    warmup = max(2, settings.iters // 10)
+    return ReducedDetSizes(
+        backbone=arm.backbone, image=settings.image, dims=settings.embed_dims,
+        num_heads=settings.num_heads, ffn=settings.feedforward_channels, num_layers=layers,
+        instances=instances, window=settings.window,
+        global_attn=global_attention(instances), neck=settings.neck, fc=4 * settings.neck,
+        drop_path=0.0, with_cp=False, batch=settings.batch, val_batch=8, lr=settings.lr,
+        weight_decay=settings.weight_decay,
+        layer_decay=settings.layer_decay if arm.pretrained else 1.0, clip_grad=10.0,
+        max_iters=settings.iters, val_interval=settings.val_interval, warmup=warmup,
+        warmup_factor=0.01, lr_drop=max(1, int(settings.iters * 0.8)),
+        log_interval=max(1, min(10, settings.val_interval)), nms_pre=300,
+        ratio_range=(0.75, 1.33), seed=seed, patch=settings.patch,
+        scale_factors=(2.0, 1.0, 0.5), channels=1, mean=(FMNIST_MEAN, ), std=(FMNIST_STD, ),
+        pretrained=pretrained)
+
+
+def det_options(settings: DetSettings, arm: DetArm, curve_split) -> Dict[str, Any]:
+    """``--cfg-options`` of an arm's training run: the curve's val subset, the adapter rank,
+    and a checkpoint at every evaluation (a killed run resumes from the last one)."""
+    options: Dict[str, Any] = {
+        'val_dataloader.dataset.ann_file': curve_split.ann_file,
+        'val_evaluator.ann_file': curve_split.ann_path,
+        'default_hooks.checkpoint.interval': settings.val_interval,
+    }
+    if arm.lora:
+        options['model.backbone.adapter.rank'] = settings.lora_rank
+    return options
