@@ -5,8 +5,9 @@
 # Usage: bash tools/setup_env.sh [--force] [--rebuild-mmcv]
 #
 # Every package comes at the exact version of requirements/constraints.txt (the tested set).
-# On a machine with no cached mmcv wheel, mmcv is built from source: about 11 minutes on
-# 2 cores (measured from a fresh clone, see README.md); later runs take seconds.
+# On a machine with no cached mmcv wheel, mmcv is built from source: the whole first setup
+# took 7.5 minutes on 2 quiet cores, about 23 on 2 loaded ones (fresh clones, see README.md);
+# later runs take seconds.
 #
 # Environment:
 #   SCALENET_VENV        where the venv lives (default: <repo>/.venv)
@@ -104,7 +105,7 @@ try_mmcv_wheel() {  # $1 = wheel file; installs it and keeps it only when the op
   return 1
 }
 
-check_build_prerequisites() {  # a clear message before 11 minutes of compiling, not after
+check_build_prerequisites() {  # a clear message before minutes of compiling, not after
   local tool
   for tool in gcc g++; do
     command -v "$tool" >/dev/null 2>&1 || die "building mmcv needs '$tool', which is not installed" \
@@ -129,7 +130,7 @@ build_mmcv() {  # builds mmcv 2.1.0 with ops from the PyPI sdist into $torch_cac
   local work
   work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN
-  log "building mmcv 2.1.0 with ops from source (about 11 minutes on 2 cores without a GPU)"
+  log "building mmcv 2.1.0 with ops from source (5-20 minutes on 2 cores without a GPU)"
   "${PIP[@]}" download -q "${PIN[@]}" --no-deps --no-binary :all: --no-build-isolation mmcv==2.1.0 -d "$work" \
     || die "could not download the mmcv 2.1.0 source from PyPI" "check the network / index settings, then re-run"
   tar -xzf "$work"/mmcv-2.1.0.tar.gz -C "$work"
