@@ -256,15 +256,7 @@ def match_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
     if ckpt_layers and model_layers and max(ckpt_layers) != max(model_layers):
         problems.append(f'the checkpoint has {max(ckpt_layers) + 1} pretrained layers '
                         f'(layers.0-{max(ckpt_layers)}), the model has {max(model_layers) + 1}')
-    if mismatched:
-        problems.append(f'{len(mismatched)} shape mismatches: ' + '; '.join(mismatched[:12])
-                        + (f'; ... {len(mismatched) - 12} more' if len(mismatched) > 12 else ''))
-    if not_placed:
-        problems.append(f'the model has no place for {len(not_placed)} checkpoint tensors: '
-                        f'{describe_keys(not_placed)}')
-    if required_missing and strict_shared:
-        problems.append(f'{len(required_missing)} pretrained tensors of the model are missing '
-                        f'from the checkpoint: {describe_keys(required_missing)}')
+    problems += _placement_problems(mismatched, not_placed, required_missing, strict_shared)
     if problems:
         ckpt_arch = _arch_of(sd)
         hint = _arch_hint(ckpt_arch) if ckpt_arch != _arch_of(model_sd) else ''
@@ -400,15 +392,7 @@ def _match_swin(model: nn.Module, model_sd: Mapping[str, torch.Tensor], sd: Stat
     if ckpt_blocks and ckpt_blocks != model_blocks:
         problems.append(f'the checkpoint has {list(ckpt_blocks.values())} pretrained blocks per '
                         f'stage, the model {list(model_blocks.values())}')
-    if mismatched:
-        problems.append(f'{len(mismatched)} shape mismatches: ' + '; '.join(mismatched[:12])
-                        + (f'; ... {len(mismatched) - 12} more' if len(mismatched) > 12 else ''))
-    if not_placed:
-        problems.append(f'the model has no place for {len(not_placed)} checkpoint tensors: '
-                        f'{describe_keys(not_placed)}')
-    if required_missing and strict_shared:
-        problems.append(f'{len(required_missing)} pretrained tensors of the model are missing '
-                        f'from the checkpoint: {describe_keys(required_missing)}')
+    problems += _placement_problems(mismatched, not_placed, required_missing, strict_shared)
     if problems:
         ckpt_arch, model_arch = _swin_arch_of(sd), _swin_arch_of(model_sd)
         hint = _swin_arch_hint(ckpt_arch) if ckpt_arch != model_arch else ''
@@ -500,3 +484,21 @@ def load_pretrained(model: nn.Module,
         raise CheckpointMismatchError(f'{source}: unexpected keys {result.unexpected_keys}')
     print_log(report.summary(), logger=logger)
     return report
+
+
+def _placement_problems(mismatched: List[str], not_placed: List[str],
+                        required_missing: List[str], strict_shared: bool) -> List[str]:
+    """The refusal reasons both the ViT and the Swin matcher give: shape mismatches,
+    checkpoint tensors with no place in the model, and (``strict_shared``) pretrained tensors
+    of the model the checkpoint lacks."""
+    problems = []
+    if mismatched:
+        problems.append(f'{len(mismatched)} shape mismatches: ' + '; '.join(mismatched[:12])
+                        + (f'; ... {len(mismatched) - 12} more' if len(mismatched) > 12 else ''))
+    if not_placed:
+        problems.append(f'the model has no place for {len(not_placed)} checkpoint tensors: '
+                        f'{describe_keys(not_placed)}')
+    if required_missing and strict_shared:
+        problems.append(f'{len(required_missing)} pretrained tensors of the model are missing '
+                        f'from the checkpoint: {describe_keys(required_missing)}')
+    return problems

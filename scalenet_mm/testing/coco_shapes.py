@@ -28,6 +28,8 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from ..engine.atomic_checkpoint import atomic_write
+
 #: The categories, in the order of their COCO ids (1, 2, 3).
 CLASSES: Tuple[str, ...] = ('rectangle', 'ellipse', 'triangle')
 
@@ -165,8 +167,7 @@ def generate_coco_shapes(root: str,
         categories=[dict(id=i + 1, name=name, supercategory='shape')
                     for i, name in enumerate(CLASSES)])
     ann_file = osp.join('annotations', f'instances_{split}.json')
-    with open(osp.join(root, ann_file), 'w') as f:
-        json.dump(coco, f)
+    atomic_write(osp.join(root, ann_file), json.dumps(coco))  # never a half-written json
     return CocoShapesSplit(data_root=root, ann_file=ann_file, img_prefix=f'{split}/',
                            num_images=num_images, num_objects=len(annotations))
 

@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 from mmcv.cnn.bricks.transformer import PatchEmbed, PatchMerging
 from mmengine.logging import print_log
-from mmengine.model import BaseModule, ModuleList, initialize
+from mmengine.model import BaseModule, ModuleList
 from mmengine.model.weight_init import trunc_normal_
 from mmengine.utils.dl_utils.parrots_wrapper import _BatchNorm
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
@@ -39,6 +39,7 @@ from timm.layers import resize_rel_pos_bias_table
 from ...method import (AdapterConfig, SharedSwinBlock, SwinLayerInstance, build_stage_maps,
                        first_use, inserted_instances, resolve_stage_depths, run_swin_instances)
 from ...registry import register_model
+from .pretrained_init import init_shared_backbone
 
 ARCH_KEYS = ('embed_dims', 'depths', 'num_heads')
 DEFAULT_ADAPTER: Dict[str, Any] = dict(type='lora', rank=10, targets=('qkv', 'proj', 'fc1', 'fc2'))
@@ -277,22 +278,7 @@ class ScaleNetSwin(BaseBackbone):
         if self.is_init:
             super().init_weights()
             return
-        cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [self.init_cfg]
-        others = [c for c in cfgs if c and c.get('type') != 'Pretrained']
-        pretrained_cfgs = [c for c in cfgs if c and c.get('type') == 'Pretrained']
-        self._init_scratch()
-        if others:
-            initialize(self, others)
-        loaded: Set[str] = set()
-        if pretrained_cfgs and load_pretrained:
-            from ...checkpoint import load_pretrained as load_checkpoint
-            pretrained = pretrained_cfgs[-1]
-            report = load_checkpoint(self, pretrained['checkpoint'],
-                                     prefix=pretrained.get('prefix'),
-                                     map_location=pretrained.get('map_location', 'cpu'))
-            loaded = set(report.loaded_keys)
-        self.sync_instances_from_sources(skip_keys=loaded)
-        self.is_init = True
+        init_shared_backbone(self, load_pretrained)
 
     def _init_scratch(self) -> None:
         """From-scratch init: truncated-normal linears (timm / Swin), zero biases, truncated-

@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 from mmcv.cnn.bricks.transformer import PatchEmbed
 from mmengine.logging import print_log
-from mmengine.model import ModuleList, initialize
+from mmengine.model import ModuleList
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.models.backbones.vision_transformer import VisionTransformer
@@ -31,6 +31,7 @@ from mmpretrain.models.utils import build_norm_layer, resize_pos_embed, to_2tupl
 from ...method import (AdapterConfig, LayerInstance, SharedBlock, build_layer_map, first_use,
                        inserted_instances, resolve_depth, run_instances)
 from ...registry import register_model
+from .pretrained_init import init_shared_backbone
 
 ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads', 'feedforward_channels')
 DEFAULT_ADAPTER: Dict[str, Any] = dict(type='lora', rank=10, targets=('qkv', 'proj', 'fc1', 'fc2'))
@@ -246,22 +247,7 @@ class ScaleNetViT(BaseBackbone):
         if self.is_init:  # mmengine semantics: a second call only warns and changes nothing
             super().init_weights()
             return
-        cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [self.init_cfg]
-        others = [c for c in cfgs if c and c.get('type') != 'Pretrained']
-        pretrained_cfgs = [c for c in cfgs if c and c.get('type') == 'Pretrained']
-        self._init_scratch()
-        if others:
-            initialize(self, others)
-        loaded: Set[str] = set()
-        if pretrained_cfgs and load_pretrained:
-            from ...checkpoint import load_pretrained as load_checkpoint
-            pretrained = pretrained_cfgs[-1]
-            report = load_checkpoint(self, pretrained['checkpoint'],
-                                     prefix=pretrained.get('prefix'),
-                                     map_location=pretrained.get('map_location', 'cpu'))
-            loaded = set(report.loaded_keys)
-        self.sync_instances_from_sources(skip_keys=loaded)
-        self.is_init = True
+        init_shared_backbone(self, load_pretrained)
 
     def _init_scratch(self) -> None:
         """From-scratch init (timm-style): truncated-normal linears and embeddings."""
