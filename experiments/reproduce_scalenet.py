@@ -18,7 +18,7 @@ then writes ``results.md`` (table and claims), ``results.json`` and ``accuracy.p
 and interrupted ones resumed when the command is repeated with the same sizes. The README's
 main job (``tools/run_main_job.py``) is a preset of this command.
 
-Example (the documented default)::
+Example (the documented default; 29 minutes on 2 CPU cores, measured 2026-12-02)::
 
     python experiments/reproduce_scalenet.py --work-dir work_dirs/evidence
 

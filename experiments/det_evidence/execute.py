@@ -16,27 +16,28 @@ top-1 is recorded) and publishes its weights-only file. A detection run trains
 (``tools/train.py``, mAP on the first ``curve_val`` val canvases every ``val_interval``
 iterations) and then tests its final checkpoint on the whole val split (``tools/test.py
 --show-dir``: pycocotools bbox and segm mAP, and the pictures of its predictions).
-Up to ``jobs`` runs go at once, each with ``threads`` CPU threads.
+Up to ``jobs`` runs go at once, each with ``threads`` CPU threads; the scheduling loop is
+:class:`experiments.run_executor.RunExecutor`, shared with the classification experiment.
 """
 import json
 import os
 import os.path as osp
 import shutil
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Dict, List, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional
 
 from scalenet_mm.engine.atomic_checkpoint import atomic_write
 
-from ..scalenet_evidence.execute import format_option, last_checkpoint, publish_base, read_json
+from ..run_executor import RESULT_FILE, Active, RunExecutor, read_json
+from ..scalenet_evidence.execute import format_option, last_checkpoint, publish_base
 from ..scalenet_evidence.logs import read_accuracy_curve
 from .logs import METRIC_KEYS, read_map_curve, read_det_test_metrics
 from .plan import (PRETRAIN_CONFIG, PRETRAIN_KEYS, REPO_ROOT, DetRun, DetSettings, det_options,
                    det_sizes, pretrain_options)
 
-RESULT_FILE, RECORD_FILE = 'result.json', 'run.json'
+RECORD_FILE = 'run.json'
 TRAIN_LOG, TEST_LOG, TEST_DIR, PICTURES = 'train.out', 'test.out', 'test', 'pictures'
 
 
@@ -66,48 +67,22 @@ def count_det_parameters(config: str) -> Dict[str, int]:
                 backbone=count_unique_parameters(model.backbone)['total'])
 
 
-@dataclass
-class _Active:
-    run: DetRun
-    phase: str
-    process: subprocess.Popen
-    out: IO[str]
-    start: float
-    result: Dict[str, Any] = field(default_factory=dict)
-
-
-class DetExecutor:
+class DetExecutor(RunExecutor):
     """Runs (or reuses, or resumes) the planned runs, at most ``jobs`` at a time; a detection
     arm that needs a pretrained backbone waits for its seed's pretraining run."""
 
     def __init__(self, runs: List[DetRun], settings: DetSettings, data: Data, jobs: int = 1,
                  threads: int = 2, reuse: bool = True,
                  log: Callable[[str], None] = print) -> None:
-        self.runs = runs
+        super().__init__(runs, jobs=jobs, threads=threads, reuse=reuse, log=log)
         self.settings = settings
         self.data = data
-        self.jobs = max(1, jobs)
-        self.threads = max(1, threads)
-        self.reuse = reuse
-        self.log = log
-        self.results: Dict[str, Dict[str, Any]] = {}
 
     # ---------------------------------------------------------------- commands and records
     def _fingerprint(self, run: DetRun) -> str:
         if run.is_pretrain:
             return self.settings.fingerprint(PRETRAIN_KEYS)
         return self.settings.fingerprint()
-
-    def _env(self) -> Dict[str, str]:
-        env = dict(os.environ)
-        env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(self.threads)
-        return env
-
-    def _spawn(self, command: List[str], out: IO[str]) -> subprocess.Popen:
-        out.write('$ ' + ' '.join(command) + '\n')
-        out.flush()
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=self._env(),
-                                cwd=REPO_ROOT)
 
     def _config(self, run: DetRun) -> str:
         """The run's config: the pretraining recipe, or the reduced detection config written
@@ -142,7 +117,7 @@ class DetExecutor:
                 checkpoint, '--show-dir', osp.join(run.work_dir, PICTURES)]
 
     # ---------------------------------------------------------------- phases
-    def _start(self, run: DetRun) -> _Active:
+    def start(self, run: DetRun) -> Active:
         """Resume an interrupted attempt with the same record, else start afresh."""
         record_file = osp.join(run.work_dir, RECORD_FILE)
         previous = read_json(record_file)
@@ -161,28 +136,28 @@ class DetExecutor:
                 depends_on=(self.results[run.depends_on]['published'] if run.depends_on
                             else None)), indent=1))
         out = open(osp.join(run.work_dir, TRAIN_LOG), 'a' if resume else 'w')
-        process = self._spawn(self._train_command(run, config, resume), out)
+        process = self.spawn(self._train_command(run, config, resume), out, REPO_ROOT)
         self.log(f'[{run.name}] {"resumed" if resume else "started"} (pid {process.pid})')
-        return _Active(run, 'train', process, out, time.time(), dict(config=config))
+        return Active(run, 'train', process, out, time.time(), dict(config=config))
 
-    def _start_test(self, entry: _Active) -> None:
+    def _start_test(self, entry: Active) -> None:
         run = entry.run
         shutil.rmtree(osp.join(run.work_dir, TEST_DIR), ignore_errors=True)
         shutil.rmtree(osp.join(run.work_dir, PICTURES), ignore_errors=True)
         entry.out = open(osp.join(run.work_dir, TEST_LOG), 'w')
-        entry.process = self._spawn(
+        entry.process = self.spawn(
             self._test_command(run, entry.result['config'], last_checkpoint(run.work_dir)),
-            entry.out)
+            entry.out, REPO_ROOT)
         entry.phase, entry.start = 'test', time.time()
 
-    def _base_result(self, run: DetRun) -> Dict[str, Any]:
+    def identity(self, run: DetRun) -> Dict[str, Any]:
         return dict(run=run.name, arm=run.arm.name if run.arm else 'pretrain', seed=run.seed,
                     fingerprint=self._fingerprint(run))
 
-    def _after_train(self, entry: _Active, code: int, wall: float, cpu: float) -> bool:
-        """Record the training phase; True when a test phase follows."""
+    def after_train(self, entry: Active, code: int, wall: float, cpu: float) -> bool:
+        """Record the training phase; True when the test phase was started."""
         run, result = entry.run, entry.result
-        result.update(self._base_result(run), train_wall_s=round(wall, 1),
+        result.update(self.identity(run), train_wall_s=round(wall, 1),
                       train_cpu_s=round(cpu, 1), log=osp.join(run.work_dir, TRAIN_LOG))
         if code != 0:
             result.update(status='failed', error=f'tools/train.py exited {code}')
@@ -200,9 +175,10 @@ class DetExecutor:
             result['params'] = count_det_parameters(result['config'])
         except Exception as error:  # the mAP is valid even if counting fails
             result['params'], result['params_error'] = None, f'{type(error).__name__}: {error}'
+        self._start_test(entry)
         return True
 
-    def _after_test(self, entry: _Active, code: int, wall: float, cpu: float) -> None:
+    def after_test(self, entry: Active, code: int, wall: float, cpu: float) -> None:
         run, result = entry.run, entry.result
         result.update(test_wall_s=round(wall, 1), test_cpu_s=round(cpu, 1),
                       test_log=osp.join(run.work_dir, TEST_LOG))
@@ -220,21 +196,21 @@ class DetExecutor:
         if not pictures:
             result.update(status='failed', error='tools/test.py --show-dir drew no picture')
 
-    def _finish(self, run: DetRun, result: Dict[str, Any]) -> None:
-        self.results[run.name] = result
-        atomic_write(osp.join(run.work_dir, RESULT_FILE), json.dumps(result, indent=1))
+    def describe(self, run: DetRun, result: Dict[str, Any]) -> str:
         if result['status'] != 'ok':
-            self.log(f'[{run.name}] FAILED: {result.get("error")}; see {result.get("log")}')
-        elif run.is_pretrain:
-            self.log(f'[{run.name}] done in {result["train_wall_s"]:.0f} s: val top-1 '
-                     f'{result["val_top1"]}')
-        else:
-            self.log(f'[{run.name}] done: train {result["train_wall_s"]:.0f} s, test '
-                     f'{result["test_wall_s"]:.0f} s; bbox mAP {result["bbox_mAP"]:.3f}, segm '
-                     f'mAP {result["segm_mAP"]:.3f}')
+            return f'FAILED: {result.get("error")}; see {result.get("log")}'
+        if run.is_pretrain:
+            return f'done in {result["train_wall_s"]:.0f} s: val top-1 {result["val_top1"]}'
+        return (f'done: train {result["train_wall_s"]:.0f} s, test {result["test_wall_s"]:.0f} '
+                f's; {self.summary(result)}')
+
+    def summary(self, result: Dict[str, Any]) -> str:
+        if 'bbox_mAP' not in result:
+            return f'val top-1 {result.get("val_top1")}'
+        return f'bbox mAP {result["bbox_mAP"]:.3f}, segm mAP {result["segm_mAP"]:.3f}'
 
     # ---------------------------------------------------------------- the loop
-    def _reusable(self, run: DetRun) -> Optional[Dict[str, Any]]:
+    def reusable(self, run: DetRun) -> Optional[Dict[str, Any]]:
         old = read_json(osp.join(run.work_dir, RESULT_FILE))
         if (not self.reuse or old is None or old.get('status') != 'ok'
                 or old.get('fingerprint') != self._fingerprint(run)):
@@ -244,59 +220,3 @@ class DetExecutor:
                 self.results[run.depends_on].get('published'):
             return None  # trained from another classifier
         return old
-
-    def run_all(self) -> Dict[str, Dict[str, Any]]:
-        """Run every run; returns ``{name: result}`` (failed and skipped runs included). On an
-        interruption the subprocesses are terminated; their runs resume next time."""
-        pending, active = list(self.runs), {}
-        try:
-            while pending or active:
-                for run in list(pending):
-                    dep = run.depends_on
-                    if dep is not None and dep not in self.results:
-                        continue
-                    if dep is not None and self.results[dep].get('status') != 'ok':
-                        pending.remove(run)
-                        self.results[run.name] = dict(self._base_result(run), status='skipped',
-                                                      error=f'{dep} did not finish')
-                        self.log(f'[{run.name}] skipped: {dep} did not finish')
-                        continue
-                    old = self._reusable(run)
-                    if old is not None:
-                        pending.remove(run)
-                        self.results[run.name] = old
-                        self.log(f'[{run.name}] reused {osp.join(run.work_dir, RESULT_FILE)}')
-                        continue
-                    if len(active) < self.jobs:
-                        pending.remove(run)
-                        try:
-                            active[run.name] = self._start(run)
-                        except Exception as error:  # one broken run must not stop the others
-                            self.results[run.name] = dict(
-                                self._base_result(run), status='failed',
-                                error=f'{type(error).__name__}: {error}')
-                            self.log(f'[{run.name}] failed to start: {error}')
-                for name, entry in list(active.items()):
-                    pid, status, usage = os.wait4(entry.process.pid, os.WNOHANG)
-                    if pid == 0:
-                        continue
-                    code = os.waitstatus_to_exitcode(status)
-                    entry.process.returncode = code
-                    entry.out.close()
-                    wall, cpu = time.time() - entry.start, usage.ru_utime + usage.ru_stime
-                    if entry.phase == 'train':
-                        if self._after_train(entry, code, wall, cpu):
-                            self._start_test(entry)
-                            continue
-                    else:
-                        self._after_test(entry, code, wall, cpu)
-                    del active[name]
-                    self._finish(entry.run, entry.result)
-                if active:
-                    time.sleep(0.5)
-        finally:
-            for entry in active.values():
-                entry.process.terminate()
-                entry.process.wait()
-                entry.out.close()
-        return self.results

@@ -32,7 +32,8 @@ class Outcome:
 def run_experiment(settings: Settings, arms: Sequence[Arm], work_dir: str, data_root: str,
                    command: str, jobs: int = 2, threads: int = 1, reuse: bool = True,
                    log: Callable[[str], None] = print, echo: bool = False,
-                   title: str = 'ScaleNet evidence: small ViT on Fashion-MNIST') -> Outcome:
+                   title: str = 'ScaleNet evidence: small ViT on Fashion-MNIST',
+                   notes: Sequence[str] = ()) -> Outcome:
     """Run (or reuse, or resume) every run of ``arms`` x ``settings.seeds``; write the report.
 
     Args:
@@ -47,6 +48,7 @@ def run_experiment(settings: Settings, arms: Sequence[Arm], work_dir: str, data_
         log: receives one line per event.
         echo: stream the tools' output (``jobs`` must be 1).
         title: the report's heading.
+        notes: extra lines for the report's notes (what the caller's preset does not show).
     """
     settings.validate()
     work_dir = osp.abspath(work_dir)
@@ -65,7 +67,7 @@ def run_experiment(settings: Settings, arms: Sequence[Arm], work_dir: str, data_
     files = dict(plot=osp.join(work_dir, 'accuracy.png'), report=osp.join(work_dir, 'results.md'),
                  json=osp.join(work_dir, 'results.json'))
     plot_curves(summaries, settings, files['plot'])
-    notes = [f'Wall time of this invocation: {elapsed / 60:.1f} min ({jobs} run(s) at a time, '
+    notes = [*notes, f'Wall time of this invocation: {elapsed / 60:.1f} min ({jobs} run(s) at a time, '
              f'{threads} thread(s) each; reused runs take no time). Load average at the end: '
              f'{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs.',
              'Wall time per run is the training process (start, data loading and the '

@@ -1,4 +1,6 @@
-"""Run the experiment's runs as ``tools/train.py`` and ``tools/test.py`` subprocesses.
+"""Run the experiment's runs as ``tools/train.py`` and ``tools/test.py`` subprocesses (the
+scheduling loop is :class:`experiments.run_executor.RunExecutor`, shared with the detection
+experiment).
 
 Runs of different seeds and arms are independent except that every growth arm waits for its
 seed's base run. Each run has two phases in one slot: ``tools/train.py`` (its work dir), then
@@ -24,22 +26,20 @@ import json
 import os
 import os.path as osp
 import shutil
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from typing import IO, Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from scalenet_mm.engine.atomic_checkpoint import atomic_write
 
+from ..run_executor import RESULT_FILE, Active, RunExecutor, read_json
 from .experiment import REPO_ROOT, STACKING_SOURCE, Run, Settings, init_options
 from .logs import read_accuracy_curve, read_test_metrics
 from .stacking import make_stacked_checkpoint
 
-RESULT_FILE = 'result.json'
 RECORD_FILE = 'run.json'
 LOG_FILE = 'train.out'
 TEST_LOG_FILE = 'test.out'
@@ -101,15 +101,6 @@ def count_parameters(config: str, cfg_options: Dict[str, Any]) -> Dict[str, int]
     return counts
 
 
-def read_json(path: str) -> Optional[Dict[str, Any]]:
-    """A JSON file's content, or None when it is missing or unreadable (a stale leftover)."""
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
 def publish_base(run: Run) -> str:
     """The base run's final weights as a weights-only file (reused when already published)."""
     from scalenet_mm.checkpoint import publish_checkpoint
@@ -130,52 +121,24 @@ def publish_base(run: Run) -> str:
     return published
 
 
-@dataclass
-class _Active:
-    """A run in progress: its current subprocess and phase."""
-    run: Run
-    phase: str = 'train'  # then 'test'
-    process: Optional[subprocess.Popen] = None
-    out: Optional[IO[str]] = None
-    start: float = 0.0
-    result: Optional[Dict[str, Any]] = None  # the training result, once trained
-
-
-class Executor:
-    """Launches runs when their dependency is done, at most ``jobs`` at a time.
+class Executor(RunExecutor):
+    """The classification runs: ``tools/train.py``, then ``tools/test.py`` in the same slot.
 
     Args:
         runs: the planned runs (``plan_runs``).
         settings: the experiment sizes (their fingerprint marks reusable results).
-        jobs: concurrent subprocesses.
-        threads: ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` of each subprocess.
-        reuse: take finished runs' ``result.json`` and resume interrupted runs instead of
-            training again.
-        log: receives one line per event.
-        echo: also copy every subprocess's output to this process's stdout (one job at a
-            time reads best: the main job does it).
+        jobs, threads, reuse, log, echo: as :class:`experiments.run_executor.RunExecutor`.
     """
 
     def __init__(self, runs: List[Run], settings: Settings, jobs: int = 2, threads: int = 1,
                  reuse: bool = True, log: Callable[[str], None] = print,
                  echo: bool = False) -> None:
-        self.runs = {run.name: run for run in runs}
+        super().__init__(runs, jobs=jobs, threads=threads, reuse=reuse, log=log, echo=echo)
         self.settings = settings
-        self.jobs = max(1, jobs)
-        self.threads = max(1, threads)
-        self.reuse = reuse
-        self.log = log
-        if echo and self.jobs > 1:
-            raise ValueError('echo=True streams one subprocess at a time: use jobs=1')
-        self.echo = echo
-        self.results: Dict[str, Dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ preparing a run
-    def _env(self) -> Dict[str, str]:
-        env = dict(os.environ)
-        env['OMP_NUM_THREADS'] = str(self.threads)
-        env['MKL_NUM_THREADS'] = str(self.threads)
-        return env
+    def identity(self, run: Run) -> Dict[str, Any]:
+        return dict(run=run.name, arm=run.arm.name, seed=run.seed)
 
     def _init_checkpoint(self, run: Run) -> Optional[str]:
         """The published base weights a growth run starts from (None for runs from scratch)."""
@@ -206,10 +169,32 @@ class Executor:
             self.log(f'[{run.name}] stacked checkpoint {stacked} (from {init})')
         run.cfg_options.update(init_options(stacked))
 
-    def _start_training(self, run: Run) -> _Active:
-        """Resume the run when its work dir holds an interrupted attempt with the same record,
-        otherwise start it in an empty work dir."""
+    def _trained(self, run: Run) -> Optional[Dict[str, Any]]:
+        """The saved result when the run finished training with these settings."""
+        result = read_json(osp.join(run.work_dir, RESULT_FILE))
+        if (result is None or result.get('status') != 'ok'
+                or result.get('fingerprint') != self.settings.fingerprint(run.arm)):
+            return None
+        return result
+
+    def reusable(self, run: Run) -> Optional[Dict[str, Any]]:
+        old = self._trained(run)
+        if old is not None and old.get('test', {}).get('images') == self.settings.test_images:
+            return old
+        return None
+
+    def start(self, run: Run) -> Active:
+        """Test again a run trained with these settings whose test size changed; resume one
+        whose work dir holds an interrupted attempt with the same record; otherwise train it
+        in an empty work dir."""
         init = self._init_checkpoint(run)
+        old = self._trained(run) if self.reuse else None
+        if old is not None:  # trained with these settings; only the test changed
+            self._set_init(run, init)
+            entry = Active(run, result=old)
+            self._start_test(entry)
+            self.log(f'[{run.name}] trained already; testing again')
+            return entry
         record = self._record(run, init)
         record_file = osp.join(run.work_dir, RECORD_FILE)
         resume = (self.reuse and read_json(record_file) == record
@@ -220,43 +205,36 @@ class Executor:
             atomic_write(record_file, json.dumps(record, indent=1))
         self._set_init(run, init)
         out = open(osp.join(run.work_dir, LOG_FILE), 'a' if resume else 'w')
-        process = self._spawn(train_command(run, resume=resume), out)
+        process = self.spawn(train_command(run, resume=resume), out, REPO_ROOT)
         self.log(f'[{run.name}] {"resumed" if resume else "started"} (pid {process.pid})')
-        return _Active(run, 'train', process, out, time.time())
+        return Active(run, 'train', process, out, time.time())
 
-    def _start_test(self, active: _Active) -> None:
+    def _start_test(self, entry: Active) -> None:
         """Second phase: ``tools/test.py`` on the run's final checkpoint."""
-        run = active.run
+        run = entry.run
         checkpoint = last_checkpoint(run.work_dir)
         shutil.rmtree(osp.join(run.work_dir, TEST_DIR), ignore_errors=True)
-        active.out = open(osp.join(run.work_dir, TEST_LOG_FILE), 'w')
-        active.process = self._spawn(test_command(run, checkpoint), active.out)
-        active.phase, active.start = 'test', time.time()
-
-    def _spawn(self, command: List[str], out: IO[str]) -> subprocess.Popen:
-        if self.echo:
-            print(f'\n[experiment] $ {" ".join(command)}', flush=True)
-        return subprocess.Popen(command, stdout=subprocess.PIPE if self.echo else out,
-                                stderr=subprocess.STDOUT, env=self._env(), cwd=REPO_ROOT,
-                                text=True, bufsize=1)
+        entry.out = open(osp.join(run.work_dir, TEST_LOG_FILE), 'w')
+        entry.process = self.spawn(test_command(run, checkpoint), entry.out, REPO_ROOT)
+        entry.phase, entry.start = 'test', time.time()
 
     # ------------------------------------------------------------------ results
-    def _train_result(self, run: Run, returncode: int, wall: float,
-                      cpu: float) -> Dict[str, Any]:
-        """The run's record after training (the test phase adds its metrics)."""
+    def after_train(self, entry: Active, code: int, wall: float, cpu: float) -> bool:
+        """The run's record after training; the test phase follows when it succeeded."""
+        run = entry.run
         result: Dict[str, Any] = dict(
-            run=run.name, arm=run.arm.name, seed=run.seed,
-            fingerprint=self.settings.fingerprint(run.arm),
+            self.identity(run), fingerprint=self.settings.fingerprint(run.arm),
             config=osp.relpath(run.config, REPO_ROOT), cfg_options=run.cfg_options,
-            wall_s=round(wall, 1), cpu_s=round(cpu, 1), returncode=returncode,
-            status='ok' if returncode == 0 else 'failed', log=osp.join(run.work_dir, LOG_FILE))
-        if returncode != 0:
-            return result
+            wall_s=round(wall, 1), cpu_s=round(cpu, 1), returncode=code,
+            status='ok' if code == 0 else 'failed', log=osp.join(run.work_dir, LOG_FILE))
+        entry.result = result
+        if code != 0:
+            return False
         result['checkpoint'] = last_checkpoint(run.work_dir)
         result['curve'] = read_accuracy_curve(run.work_dir)
         if not result['curve']:
             result.update(status='failed', error='no validation accuracy in the scalar log')
-            return result
+            return False
         try:
             result['params'] = count_parameters(run.config, run.cfg_options)
         except Exception as error:  # the accuracy is valid even if counting fails
@@ -264,120 +242,26 @@ class Executor:
             result['params_error'] = f'{type(error).__name__}: {error}'
         if run.arm.name == 'pretrain':
             result['published'] = publish_base(run)
-        return result
+        self._start_test(entry)
+        return True
 
-    def _finish(self, run: Run, result: Dict[str, Any]) -> None:
-        """Record the result; atomically, so a kill never leaves a half file behind."""
-        self.results[run.name] = result
-        atomic_write(osp.join(run.work_dir, RESULT_FILE), json.dumps(result, indent=1))
-        if result['status'] == 'ok':
-            self.log(f'[{run.name}] done: train {result["wall_s"]:.0f} s '
-                     f'({result["cpu_s"]:.0f} s CPU), test top-1 {result["final_top1"]:.2f} '
-                     f'on {result["test"]["images"]} images')
-        else:
-            self.log(f'[{run.name}] FAILED: {result.get("error", "")} see {result["log"]}')
+    def after_test(self, entry: Active, code: int, wall: float, cpu: float) -> None:
+        run, result = entry.run, entry.result
+        result['test_log'] = osp.join(run.work_dir, TEST_LOG_FILE)
+        if code != 0:
+            result.update(status='failed', error=f'tools/test.py exited {code}',
+                          log=result['test_log'])
+            return
+        metrics = read_test_metrics(osp.join(run.work_dir, TEST_DIR))
+        result['test'] = dict(images=self.settings.test_images, wall_s=round(wall, 1),
+                              metrics=metrics)
+        result['final_top1'] = metrics['accuracy/top1']
 
-    def _reusable(self, run: Run) -> Optional[Dict[str, Any]]:
-        """The run's saved result when it finished with the same settings."""
-        result = read_json(osp.join(run.work_dir, RESULT_FILE))
-        if (not self.reuse or result is None or result.get('status') != 'ok'
-                or result.get('fingerprint') != self.settings.fingerprint(run.arm)):
-            return None
-        return result
+    def describe(self, run: Run, result: Dict[str, Any]) -> str:
+        if result.get('status') != 'ok':
+            return f'FAILED: {result.get("error", "")} see {result.get("log")}'
+        return (f'done: train {result["wall_s"]:.0f} s ({result["cpu_s"]:.0f} s CPU), '
+                f'{self.summary(result)} on {result["test"]["images"]} images')
 
-    # ------------------------------------------------------------------ the loop
-    def _start_ready(self, pending: List[Run], active: Dict[str, _Active]) -> None:
-        """Start pending runs whose dependency is done, while slots are free."""
-        for run in list(pending):
-            dep = run.depends_on
-            if dep is not None and dep in self.results and self.results[dep]['status'] != 'ok':
-                pending.remove(run)
-                self.results[run.name] = dict(run=run.name, arm=run.arm.name, seed=run.seed,
-                                              status='skipped', error=f'{dep} did not finish')
-                self.log(f'[{run.name}] skipped: {dep} did not finish')
-                continue
-            if dep is not None and dep not in self.results:
-                continue
-            old = self._reusable(run)
-            if old is not None and old.get('test', {}).get('images') == \
-                    self.settings.test_images:
-                pending.remove(run)
-                self.results[run.name] = old
-                self.log(f'[{run.name}] reused: test top-1 {old["final_top1"]:.2f}')
-                continue
-            if len(active) >= self.jobs:
-                continue
-            pending.remove(run)
-            try:
-                if old is not None:  # trained with these settings; only the test changed
-                    self._set_init(run, self._init_checkpoint(run))
-                    entry = _Active(run, result=old)
-                    self._start_test(entry)
-                    self.log(f'[{run.name}] trained already; testing again')
-                else:
-                    entry = self._start_training(run)
-                active[run.name] = entry
-            except Exception as error:  # a broken init must not stop the other runs
-                self.results[run.name] = dict(run=run.name, arm=run.arm.name, seed=run.seed,
-                                              status='failed',
-                                              error=f'{type(error).__name__}: {error}')
-                self.log(f'[{run.name}] failed to start: {error}')
-
-    def _collect_finished(self, active: Dict[str, _Active]) -> None:
-        """Move runs whose subprocess exited to their next phase, or record them."""
-        for name, entry in list(active.items()):
-            if self.echo and entry.process.stdout is not None:
-                for line in entry.process.stdout:  # one job at a time: stream it
-                    print(line, end='', flush=True)
-                    entry.out.write(line)
-            # wait4 (not Popen.poll) to get the CPU time: wall time depends on the load
-            pid, status, usage = os.wait4(entry.process.pid, 0 if self.echo else os.WNOHANG)
-            if pid == 0:
-                continue
-            code = os.waitstatus_to_exitcode(status)
-            entry.process.returncode = code
-            entry.out.close()
-            wall, cpu = time.time() - entry.start, usage.ru_utime + usage.ru_stime
-            run = entry.run
-            if entry.phase == 'train':
-                result = self._train_result(run, code, wall, cpu)
-                if result['status'] != 'ok':
-                    del active[name]
-                    self._finish(run, result)
-                    continue
-                entry.result = result
-                self._start_test(entry)
-                continue
-            del active[name]
-            result = dict(entry.result or {})
-            result['test_log'] = osp.join(run.work_dir, TEST_LOG_FILE)
-            if code != 0:
-                result.update(status='failed', error=f'tools/test.py exited {code}',
-                              log=result['test_log'])
-            else:
-                metrics = read_test_metrics(osp.join(run.work_dir, TEST_DIR))
-                result['test'] = dict(images=self.settings.test_images, wall_s=round(wall, 1),
-                                      metrics=metrics)
-                result['final_top1'] = metrics['accuracy/top1']
-            self._finish(run, result)
-
-    def run_all(self) -> Dict[str, Dict[str, Any]]:
-        """Run (or reuse) every run; returns ``{run name: result}`` (failed runs included).
-
-        On an interruption the subprocesses this executor started are terminated; their
-        runs resume from their last epoch on the next invocation.
-        """
-        pending = list(self.runs.values())
-        active: Dict[str, _Active] = {}
-        try:
-            while pending or active:
-                self._start_ready(pending, active)
-                self._collect_finished(active)
-                if active and not self.echo:
-                    time.sleep(1.0)
-        finally:
-            for entry in active.values():
-                entry.process.terminate()
-                entry.process.wait()
-                entry.out.close()
-        return self.results
+    def summary(self, result: Dict[str, Any]) -> str:
+        return f'test top-1 {result["final_top1"]:.2f}'

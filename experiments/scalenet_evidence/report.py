@@ -180,7 +180,8 @@ def markdown_claims(checks: List[Dict[str, Any]]) -> str:
     lines = []
     for check in checks:
         if check['holds'] is None:
-            lines.append(f'- {check["claim"]}: not measured (an arm is missing).')
+            lines.append(f'- {check["claim"]}: not measured (needs the arms {check["better"]!r} '
+                         f'and {check["worse"]!r}; one was not run).')
             continue
         if check['kind'] == 'matches':
             verdict = ('holds (not below it by more than the seed spread '

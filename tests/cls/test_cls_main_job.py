@@ -89,6 +89,9 @@ def test_main_job_end_to_end_and_rerun(tmp_path: Path, run_tool) -> None:
     assert '| layers run (stored) | unique params |' in table
     assert '| 4 (2) | ' in table  # the ScaleNet row
     assert 'first 200 test images' in table and '## Claims' in table
+    # it says what one seed and three arms cannot show, and which claims it did not measure
+    assert 'What this shows' in table and 'add --scratch' in table
+    assert "not measured (needs the arms 'scalenet' and 'scratch'" in table
     assert table in out.replace('\r', '')
 
     # Re-running with the same options reuses every run.
@@ -151,4 +154,8 @@ def test_a_killed_job_resumes_the_interrupted_run(tmp_path: Path, tool_environme
     assert 'Epoch(train) [1]' not in resumed_log  # epoch 1 was not trained again
     assert 'Epoch(train) [3]' in resumed_log
     result = json.loads((run_dir / 'result.json').read_text())
-    assert result['status'] == 'ok' and [e for e, _ in result['curve']] == [1, 2, 3]
+    assert result['status'] == 'ok'
+    # every epoch after the resumed one was validated; epoch 1's own validation may be lost
+    # (mmengine saves the checkpoint before it validates, and the kill can fall in between)
+    epochs = [e for e, _ in result['curve']]
+    assert epochs[-2:] == [2, 3] and epochs == sorted(set(epochs))

@@ -80,7 +80,7 @@ def test_a_reduced_run_writes_every_field_the_plot_and_the_pictures(tmp_path: Pa
     # a second invocation reuses every finished run
     again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert again.stdout.count('] reused ') == len(runs)
+    assert again.stdout.count('] reused: ') == len(runs)
     assert json.loads((work / 'results.json').read_text())['runs'] == runs
 
 
