@@ -17,9 +17,9 @@ import torch
 import yaml
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import init_default_scope
 
 import scalenet_mm  # noqa: F401  (registers ScaleNetViT)
+from cls_helpers import load, mmpretrain_models  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CLS_DIR = osp.join(REPO, 'configs', 'cls')
@@ -34,25 +34,10 @@ IN1K_CONFIGS = _vit(sorted(glob.glob(osp.join(CLS_DIR, '*_in1k.py'))))
 SMALL_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 
 
-_CACHE: Dict[str, Config] = {}
 
 
 def _name(path: str) -> str:
     return osp.relpath(path, CLS_DIR)
-
-
-def load(path: str) -> Config:
-    """``Config.fromfile(path)``, parsed once per session (resolving ``mmpretrain::`` bases
-    takes seconds); every caller gets its own copy."""
-    if path not in _CACHE:
-        _CACHE[path] = Config.fromfile(path)
-    return copy.deepcopy(_CACHE[path])
-
-
-def _models():
-    from mmpretrain.registry import MODELS
-    init_default_scope('mmpretrain')
-    return MODELS
 
 
 def reduced_model_cfg(cfg: Config) -> Dict:
@@ -113,7 +98,7 @@ def test_reduced_model_trains(path: str) -> None:
     from mmpretrain.structures import DataSample
     torch.manual_seed(0)
     cfg = load(path)
-    model = _models().build(reduced_model_cfg(cfg))
+    model = mmpretrain_models().build(reduced_model_cfg(cfg))
     model.init_weights()
     model.train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
@@ -147,7 +132,7 @@ def test_reduced_model_trains(path: str) -> None:
 def test_scalenet_configs_share_the_pretrained_layers(path: str) -> None:
     cfg = load(path)
     model_cfg = reduced_model_cfg(cfg)
-    backbone = _models().build(model_cfg).backbone
+    backbone = mmpretrain_models().build(model_cfg).backbone
     factor = cfg.model.backbone.depth
     assert backbone.num_source_layers == 2
     assert backbone.depth == int(2 * factor)
@@ -157,7 +142,7 @@ def test_scalenet_configs_share_the_pretrained_layers(path: str) -> None:
 def test_layer_decay_variant_uses_get_layer_depth() -> None:
     """The lr of a shared tensor follows its first use, that of an instance its depth."""
     cfg = load(osp.join(CLS_DIR, 'scalenet_s2x_lrd_in1k.py'))
-    model = _models().build(reduced_model_cfg(cfg))
+    model = mmpretrain_models().build(reduced_model_cfg(cfg))
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     lr_of = {g['param_name']: g['lr'] for g in optim_wrapper.optimizer.param_groups}
     rate = cfg.optim_wrapper.paramwise_cfg.layer_decay_rate
@@ -173,7 +158,7 @@ def full_size_params(path: str) -> int:
     """Unique parameters of the config's full-size model (built on the meta device)."""
     cfg = load(path)
     with torch.device('meta'):
-        model = _models().build(cfg.model.to_dict())
+        model = mmpretrain_models().build(cfg.model.to_dict())
     return sum(p.numel() for p in model.parameters())
 
 

@@ -14,9 +14,9 @@ import torch
 import yaml
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import init_default_scope
 
 import scalenet_mm  # noqa: F401  (registers ScaleNetSwin)
+from cls_helpers import load, mmpretrain_models  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CLS_DIR = osp.join(REPO, 'configs', 'cls')
@@ -25,23 +25,10 @@ SWIN_CONFIGS = sorted(glob.glob(osp.join(CLS_DIR, 'scalenet_swin_*_in1k.py'))
 SMALL_ARCH = dict(embed_dims=16, depths=[2, 2, 2, 2], num_heads=[1, 2, 2, 4])
 GEOMETRY = dict(img_size=64, patch_size=2, window_size=4)
 
-_CACHE: Dict[str, Config] = {}
 
 
 def _name(path: str) -> str:
     return osp.basename(path)
-
-
-def load(path: str) -> Config:
-    if path not in _CACHE:
-        _CACHE[path] = Config.fromfile(path)
-    return copy.deepcopy(_CACHE[path])
-
-
-def _models():
-    from mmpretrain.registry import MODELS
-    init_default_scope('mmpretrain')
-    return MODELS
 
 
 def reduced_model_cfg(cfg: Config) -> Dict:
@@ -102,7 +89,7 @@ def test_reduced_model_trains(path: str) -> None:
     from mmpretrain.structures import DataSample
     torch.manual_seed(0)
     cfg = load(path)
-    model = _models().build(reduced_model_cfg(cfg))
+    model = mmpretrain_models().build(reduced_model_cfg(cfg))
     model.init_weights()
     model.train()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
@@ -139,7 +126,7 @@ def full_size_params(path: str) -> int:
     linspace = torch.linspace
     with torch.device('meta'), mock.patch.object(
             torch, 'linspace', lambda *a, **k: linspace(*a, **dict(k, device='cpu'))):
-        model = _models().build(cfg.model.to_dict())
+        model = mmpretrain_models().build(cfg.model.to_dict())
     return sum(p.numel() for p in model.parameters())
 
 

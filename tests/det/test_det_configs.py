@@ -14,7 +14,8 @@ import scalenet_mm  # noqa: F401
 from scalenet_mm.engine import LayerDecayOptimWrapperConstructor
 from scalenet_mm.models import ScaleNetViT, SimpleFeaturePyramid
 
-from conftest import ALL_DET_CONFIGS, DET_CONFIGS, write_reduced_det_config
+from conftest import (ALL_DET_CONFIGS, DET_CONFIGS, assert_one_training_step,
+                      write_reduced_det_config)
 
 #: tested in tests/det/test_swin_det.py
 SWIN_DET_CONFIGS = ('mask_rcnn_scalenet_swin_t2x.py', 'mask_rcnn_swin_t.py')
@@ -80,19 +81,7 @@ def test_reduced_config_trains_and_infers(name: str, tmp_path: Path, shapes_data
     assert model.backbone.depth == 4
     assert [i.window_size for i in model.backbone.instances] == [4, 0, 4, 0]
 
-    model.train()
-    packed = demo_mm_inputs(2, image_shapes=[(3, 128, 128)] * 2, num_items=[2, 3],
-                            num_classes=3, with_mask=True)
-    data = model.data_preprocessor(packed, True)
-    losses = model(**data, mode='loss')
-    for key in ('loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox', 'loss_mask'):
-        assert key in losses, sorted(losses)
-    total, _ = model.parse_losses(losses)
-    assert torch.isfinite(total)
-    total.backward()
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing, f'no gradient (DDP with find_unused_parameters=False would fail): ' \
-                        f'{missing}'
+    data = assert_one_training_step(model)
     # The rel-pos tables of every instance are among the tensors that got a gradient.
     rel_pos = [n for n, _ in model.named_parameters() if 'rel_pos' in n]
     assert len(rel_pos) == 2 * 4

@@ -15,7 +15,7 @@ from mmengine.utils import get_installed_path
 import scalenet_mm  # noqa: F401
 from scalenet_mm.models.backbones import ScaleNetSwin
 
-from conftest import DET_CONFIGS
+from conftest import DET_CONFIGS, assert_one_training_step
 
 SWIN_DET_CONFIGS = ['mask_rcnn_scalenet_swin_t2x.py', 'mask_rcnn_swin_t.py']
 MMDET_BASE = (f'{get_installed_path("mmdet")}/.mim/configs/swin/'
@@ -79,18 +79,7 @@ def test_reduced_config_trains_and_infers(name: str) -> None:
     model.init_weights()
     if name == 'mask_rcnn_scalenet_swin_t2x.py':
         assert isinstance(model.backbone, ScaleNetSwin) and model.backbone.depths == [4, 4, 4, 4]
-    model.train()
-    packed = demo_mm_inputs(2, image_shapes=[(3, 128, 128)] * 2, num_items=[2, 3],
-                            num_classes=3, with_mask=True)
-    data = model.data_preprocessor(packed, True)
-    losses = model(**data, mode='loss')
-    for key in ('loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox', 'loss_mask'):
-        assert key in losses, sorted(losses)
-    total, _ = model.parse_losses(losses)
-    assert torch.isfinite(total)
-    total.backward()
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing, f'no gradient (DDP with find_unused_parameters=False fails): {missing}'
+    assert_one_training_step(model)
 
     model.eval()  # 100x150: padded to 128x160 (32 divisor); stage maps 25x38 .. 4x5 vs window 4
     packed = demo_mm_inputs(1, image_shapes=[(3, 100, 150)], num_items=[1], num_classes=3,
