@@ -9,7 +9,6 @@ full-size parameter counts are checked against the table in ``configs/cls/README
 import copy
 import glob
 import os.path as osp
-import re
 from typing import Dict, List
 
 import pytest
@@ -19,7 +18,7 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 
 import scalenet_mm  # noqa: F401  (registers ScaleNetViT)
-from cls_helpers import load, mmpretrain_models  # noqa: E402
+from cls_helpers import load, mmpretrain_models, readme_params  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CLS_DIR = osp.join(REPO, 'configs', 'cls')
@@ -162,21 +161,8 @@ def full_size_params(path: str) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _readme_params() -> Dict[str, str]:
-    """``{config file name: params column}`` from configs/cls/README.md's table."""
-    text = open(osp.join(CLS_DIR, 'README.md'), encoding='utf-8').read()
-    rows = {}
-    for line in text.splitlines():
-        match = re.search(r'\]\(\./?([\w\-]+_in1k\.py)\)', line)
-        if match and line.startswith('|'):
-            cells = [c.strip() for c in line.strip('|').split('|')]
-            params = next(c for c in cells if re.fullmatch(r'[\d.]+ ?M', c))
-            rows[match.group(1)] = params.replace(' ', '')
-    return rows
-
-
 def test_readme_and_metafile_list_every_imagenet_config_with_measured_params() -> None:
-    readme = _readme_params()
+    readme = readme_params(osp.join(CLS_DIR, 'README.md'))
     with open(osp.join(CLS_DIR, 'metafile.yml'), encoding='utf-8') as f:
         meta = yaml.safe_load(f)
     models: List[Dict] = meta['Models']

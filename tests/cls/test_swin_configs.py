@@ -5,7 +5,6 @@ the meta device, no memory allocated)."""
 import copy
 import glob
 import os.path as osp
-import re
 from typing import Dict
 from unittest import mock
 
@@ -16,7 +15,7 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 
 import scalenet_mm  # noqa: F401  (registers ScaleNetSwin)
-from cls_helpers import load, mmpretrain_models  # noqa: E402
+from cls_helpers import load, mmpretrain_models, readme_params  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CLS_DIR = osp.join(REPO, 'configs', 'cls')
@@ -130,19 +129,8 @@ def full_size_params(path: str) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _readme_params() -> Dict[str, str]:
-    text = open(osp.join(CLS_DIR, 'README.md'), encoding='utf-8').read()
-    rows = {}
-    for line in text.splitlines():
-        match = re.search(r'\]\(\./?([\w\-]+_in1k\.py)\)', line)
-        if match and line.startswith('|'):
-            cells = [c.strip() for c in line.strip('|').split('|')]
-            rows[match.group(1)] = next(c for c in cells if re.fullmatch(r'[\d.]+ ?M', c))
-    return rows
-
-
 def test_readme_and_metafile_list_every_swin_config_with_measured_params() -> None:
-    readme = _readme_params()
+    readme = readme_params(osp.join(CLS_DIR, 'README.md'))
     with open(osp.join(CLS_DIR, 'metafile.yml'), encoding='utf-8') as f:
         by_config = {osp.basename(m['Config']): m for m in yaml.safe_load(f)['Models']}
     for path in SWIN_CONFIGS:
