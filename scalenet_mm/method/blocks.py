@@ -259,22 +259,29 @@ class SharedBlock(nn.Module):
             a = self._self_attention(h, instance, hw)
         a = adapted_linear(a, self.attn.proj, instance, 'proj')
         a = F.dropout(a, self.drop_rate, self.training)
-        if 'attn' in instance.adapter:
-            a = a + instance.adapter['attn'](h)
-        if instance.gate1 is not None:
-            a = a * instance.gate1
-        x = x + drop_path(a, instance.drop_path_rate, self.training)
+        x = instance_residual(x, a, h, instance, 'attn', instance.gate1, self.training)
 
         h = ln2(x)
         f = F.gelu(adapted_linear(h, self.ffn.fc1, instance, 'fc1'))
         f = F.dropout(f, self.drop_rate, self.training)
         f = adapted_linear(f, self.ffn.fc2, instance, 'fc2')
         f = F.dropout(f, self.drop_rate, self.training)
-        if 'ffn' in instance.adapter:
-            f = f + instance.adapter['ffn'](h)
-        if instance.gate2 is not None:
-            f = f * instance.gate2
-        return x + drop_path(f, instance.drop_path_rate, self.training)
+        return instance_residual(x, f, h, instance, 'ffn', instance.gate2, self.training)
+
+
+
+def instance_residual(x: torch.Tensor, branch: torch.Tensor, h: torch.Tensor,
+                      instance: 'LayerInstance', adapter_key: str, gate: Optional[torch.Tensor],
+                      training: bool) -> torch.Tensor:
+    """``x + drop_path(gate * (branch + adapter(h)))``: how one instance adds a branch (its
+    attention or its MLP, computed from ``h``) to the residual stream. The parallel adapter
+    under ``adapter_key`` and the gate are the instance's own, as is its drop-path rate. Shared
+    by the ViT and the Swin blocks."""
+    if adapter_key in instance.adapter:
+        branch = branch + instance.adapter[adapter_key](h)
+    if gate is not None:
+        branch = branch * gate
+    return x + drop_path(branch, instance.drop_path_rate, training)
 
 
 def run_instances(x: torch.Tensor, blocks: Sequence[SharedBlock],

@@ -45,12 +45,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint
-from timm.layers import drop_path
 from timm.models.swin_transformer import (get_relative_position_index, window_partition,
                                           window_reverse)
 
 from .adapters import AdapterConfig
-from .blocks import FFN, LayerInstance, NormFactory, adapted_linear
+from .blocks import FFN, LayerInstance, NormFactory, adapted_linear, instance_residual
 from .layer_map import build_layer_map, resolve_depth
 
 StageDepthSpec = Union[float, Sequence[int]]
@@ -343,20 +342,12 @@ class SharedSwinBlock(nn.Module):
         norm2 = instance.ln2 if instance.ln2 is not None else self.norm2
         h = norm1(x)
         a = self._shifted_window_attention(h, hw, instance)
-        if 'attn' in instance.adapter:
-            a = a + instance.adapter['attn'](h)
-        if instance.gate1 is not None:
-            a = a * instance.gate1
-        x = x + drop_path(a, instance.drop_path_rate, self.training)
+        x = instance_residual(x, a, h, instance, 'attn', instance.gate1, self.training)
 
         h = norm2(x)
         f = adapted_linear(F.gelu(adapted_linear(h, self.ffn.fc1, instance, 'fc1')),
                            self.ffn.fc2, instance, 'fc2')
-        if 'ffn' in instance.adapter:
-            f = f + instance.adapter['ffn'](h)
-        if instance.gate2 is not None:
-            f = f * instance.gate2
-        return x + drop_path(f, instance.drop_path_rate, self.training)
+        return instance_residual(x, f, h, instance, 'ffn', instance.gate2, self.training)
 
 
 def run_swin_instances(x: torch.Tensor, blocks: Sequence[SharedSwinBlock],
