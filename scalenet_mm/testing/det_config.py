@@ -7,8 +7,13 @@ in one place. The result is a child config of a file under ``configs/det/`` (``_
 everything not named here (the simple feature pyramid, the heads' types, the losses, the
 layer-decay constructor) is the shipped config's.
 
-Two backbones: the project's ViT (``ReducedDetSizes.backbone='vit'``, a child of any
-``configs/det/*.py``) and, as a reference, mmdet's stock ResNet FPN (``backbone='resnet'``, a
+Three backbones: the project's ViT (``ReducedDetSizes.backbone='vit'``, a child of the ViT
+``configs/det/*.py``); the Swin of a Swin config (``backbone='swin'``, a child of
+``configs/det/mask_rcnn_scalenet_swin_t2x.py`` or of its plain baseline
+``mask_rcnn_swin_t.py``: a small ``ScaleNetSwin`` at the shipped ``depth`` factor, or mmdet's
+``SwinTransformer``, whichever the config has, with an FPN over its four stages; the
+shipped epoch-based 1x schedule becomes iteration-based, its optimizer and ``custom_keys``
+stay); and, as a reference, mmdet's stock ResNet FPN (``backbone='resnet'``, a
 child of ``mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py`` at the chosen ResNet depth, from
 scratch: no frozen stage, BatchNorm in training mode, the same AdamW, schedule, data and
 pipeline as the ViT configs, iteration-based). One-channel (grayscale) data, another patch size
@@ -105,6 +110,18 @@ _RESNET_MODEL = '''model = dict(
                   init_cfg=None),
     neck=dict(in_channels={resnet_channels!r}, out_channels={neck}),  # FPN wants a list
 ''' + _HEADS
+#: A Swin of a Swin config (a child of ``configs/det/mask_rcnn_*swin*.py``); FPN over 4 stages.
+_SWIN_MODEL = '''model = dict(
+    data_preprocessor=dict({preprocess}
+        batch_augments=[dict(type='BatchFixedSizePad', size=image_size, pad_mask=True)]),
+    backbone=dict(
+        {swin_arch}
+        window_size={window}, drop_path_rate={drop_path},{with_cp}{swin_extra}
+        init_cfg={swin_init}),
+    neck=dict(in_channels={swin_channels!r}, out_channels={neck}),
+''' + _HEADS
+#: The Swin backbone types :func:`reduced_mask_rcnn_config` reduces (the project's, mmdet's).
+_SWIN_TYPES = ('ScaleNetSwin', 'SwinTransformer')
 #: Output channels of the four stages of a basic-block (18, 34) and a bottleneck ResNet.
 _RESNET_CHANNELS = {18: (64, 128, 256, 512), 34: (64, 128, 256, 512),
                     50: (256, 512, 1024, 2048), 101: (256, 512, 1024, 2048)}
@@ -134,9 +151,15 @@ class ReducedDetSizes:
             the training pipeline.
         with_cp, seed: activation checkpointing and the run's seed; None keeps the shipped
             config's.
-        backbone: ``'vit'`` (the shipped config's ViT at the sizes above) or ``'resnet'``
-            (mmdet's stock ResNet FPN from scratch; the ``base_config`` is then
-            :data:`RESNET_BASE_CONFIG`, and the ViT sizes are unused).
+        backbone: ``'vit'`` (the shipped config's ViT at the sizes above), ``'swin'`` (the
+            Swin of a Swin config: ``dims`` wide, ``swin_depths`` / ``swin_heads``, window
+            ``window``; the ViT-only sizes ``num_heads``, ``ffn``, ``num_layers``,
+            ``instances``, ``global_attn`` are unused) or ``'resnet'`` (mmdet's stock ResNet
+            FPN from scratch; the ``base_config`` is then :data:`RESNET_BASE_CONFIG`, and the
+            ViT sizes are unused).
+        swin_depths, swin_heads: the Swin's (pretrained) blocks and heads per stage, four
+            stages of widths ``dims * 2**s``; a ``ScaleNetSwin`` runs its shipped ``depth``
+            factor of instances (2.0: ``(2, 2, 2, 2)`` blocks run as 4 per stage).
         resnet_depth: depth of the ResNet (18, 34, 50, 101).
         patch: the ViT's patch side (None keeps the shipped config's 16).
         scale_factors: the simple pyramid's main levels (None keeps the shipped
@@ -180,6 +203,8 @@ class ReducedDetSizes:
     with_cp: Optional[bool] = None
     seed: Optional[int] = None
     backbone: str = 'vit'
+    swin_depths: Tuple[int, ...] = (2, 2, 2, 2)
+    swin_heads: Tuple[int, ...] = (1, 2, 4, 8)
     resnet_depth: int = 18
     patch: Optional[int] = None
     scale_factors: Optional[Tuple[float, ...]] = None
@@ -192,8 +217,9 @@ class ReducedDetSizes:
 
 def _optim(sizes: ReducedDetSizes) -> str:
     """The ``optim_wrapper`` dict: merged into the ViT configs' (layer-decay constructor,
-    AdamW); for the ResNet reference a whole new one with the ViT recipe's AdamW (betas, weight
-    decay 0.1, none on norms and biases), since the stock config's is SGD."""
+    AdamW) and the Swin configs' (mmdet's AdamW and ``custom_keys``); for the ResNet
+    reference a whole new one with the ViT recipe's AdamW (betas, weight decay 0.1, none on
+    norms and biases), since the stock config's is SGD."""
     optimizer = f'lr={sizes.lr!r}'
     if sizes.weight_decay is not None:
         optimizer += f', weight_decay={sizes.weight_decay!r}'
@@ -241,6 +267,48 @@ def _input_fields(sizes: ReducedDetSizes) -> dict:
                 color_type=", color_type='grayscale'" if sizes.channels == 1 else '')
 
 
+def _swin_fields(base_config: str, sizes: ReducedDetSizes) -> dict:
+    """Template fields of a reduced Swin: its arch in the base config's backbone's own
+    arguments (``ScaleNetSwin``: an ``arch`` dict; mmdet's ``SwinTransformer``: its
+    ``embed_dims`` / ``depths`` / ``num_heads``, no weight conversion), the FPN's inputs."""
+    from mmengine.config import Config
+    backbone_type = Config.fromfile(base_config).model.backbone.type
+    if backbone_type not in _SWIN_TYPES:
+        raise ValueError(f"backbone='swin' needs a Swin config (backbone one of "
+                         f'{list(_SWIN_TYPES)}); {base_config} has {backbone_type!r}')
+    depths, heads = tuple(sizes.swin_depths), tuple(sizes.swin_heads)
+    if len(depths) != 4 or len(heads) != 4:
+        raise ValueError(f'swin_depths={depths} and swin_heads={heads} need one entry per '
+                         f'stage of the four the FPN reads (out_indices 0..3)')
+    widths = [sizes.dims * 2**s for s in range(4)]
+    for s, (width, head) in enumerate(zip(widths, heads)):
+        if head < 1 or width % head:
+            raise ValueError(f'stage {s} is {width} wide: swin_heads[{s}]={head} must divide it')
+    for name in ('layer_decay', 'scale_factors'):
+        if getattr(sizes, name) is not None:
+            raise ValueError(f'{name} is for the ViT configs (layer-decay constructor, simple '
+                             f'pyramid); the Swin configs use mmdet\'s optimizer and an FPN')
+    extra = ''
+    if sizes.patch is not None:
+        extra += f' patch_size={sizes.patch},'
+    if sizes.channels != 3:
+        extra += f' in_channels={sizes.channels},'
+    if backbone_type == 'ScaleNetSwin':
+        arch = (f'arch=dict(_delete_=True, embed_dims=dims, depths={list(depths)!r}, '
+                f'num_heads={list(heads)!r}),')
+        init = ('None' if sizes.pretrained is None else
+                f"dict(type='Pretrained', checkpoint={sizes.pretrained!r}, "
+                f'prefix={sizes.pretrained_prefix!r})')
+    else:
+        if sizes.pretrained is not None:
+            raise ValueError("pretrained is for the project's backbones (ScaleNetSwin here); "
+                             "the reduced mmdet SwinTransformer trains from scratch")
+        arch = (f'embed_dims=dims, depths={list(depths)!r}, num_heads={list(heads)!r}, '
+                f'convert_weights=False,')
+        init = 'None'
+    return dict(swin_arch=arch, swin_extra=extra, swin_init=init, swin_channels=widths)
+
+
 def reduced_mask_rcnn_config(base_config: str, train: CocoShapesSplit, val: CocoShapesSplit,
                              classes: Sequence[str], sizes: ReducedDetSizes = ReducedDetSizes(),
                              extra: str = '') -> str:
@@ -258,8 +326,8 @@ def reduced_mask_rcnn_config(base_config: str, train: CocoShapesSplit, val: Coco
     lr_drop = sizes.max_iters - 1 if sizes.lr_drop is None else sizes.lr_drop
     if not 0 < lr_drop <= sizes.max_iters:
         raise ValueError(f'lr_drop={lr_drop} must lie within the {sizes.max_iters} iterations')
-    if sizes.backbone not in ('vit', 'resnet'):
-        raise ValueError(f"backbone={sizes.backbone!r} must be 'vit' or 'resnet'")
+    if sizes.backbone not in ('vit', 'swin', 'resnet'):
+        raise ValueError(f"backbone={sizes.backbone!r} must be 'vit', 'swin' or 'resnet'")
     if sizes.backbone == 'resnet' and sizes.resnet_depth not in _RESNET_CHANNELS:
         raise ValueError(f'resnet_depth={sizes.resnet_depth} must be one of '
                          f'{sorted(_RESNET_CHANNELS)}')
@@ -267,13 +335,17 @@ def reduced_mask_rcnn_config(base_config: str, train: CocoShapesSplit, val: Coco
     if resnet and sizes.pretrained is not None:
         raise ValueError('pretrained is for the ViT backbone; the ResNet reference trains from '
                          'scratch')
-    template = _TEMPLATE.replace('{model}', _RESNET_MODEL if resnet else _VIT_MODEL)
+    swin = sizes.backbone == 'swin'
+    model = _RESNET_MODEL if resnet else _SWIN_MODEL if swin else _VIT_MODEL
+    template = _TEMPLATE.replace('{model}', model)
+    swin_fields = (_swin_fields(base_config, sizes) if swin else
+                   dict(swin_arch='', swin_extra='', swin_init='None', swin_channels=[]))
     vit_extra = ''
     if sizes.patch is not None:
         vit_extra += f' patch_size={sizes.patch},'
     if sizes.channels != 3:
         vit_extra += f' in_channels={sizes.channels},'
-    if resnet:  # iteration-based like the ViT schedule (the stock config counts epochs)
+    if resnet or swin:  # iteration-based like the ViT schedule (mmdet's configs count epochs)
         train_cfg = (f"dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters, "
                      f'val_interval={sizes.val_interval or sizes.max_iters})')
         checkpoint = "type='SafeCheckpointHook', by_epoch=False, "
@@ -283,7 +355,7 @@ def reduced_mask_rcnn_config(base_config: str, train: CocoShapesSplit, val: Coco
                      f'{sizes.val_interval or sizes.max_iters}, dynamic_intervals=None)')
         checkpoint, log_processor = '', ''
     return template.format(
-        **_input_fields(sizes), vit_extra=vit_extra,
+        **_input_fields(sizes), **swin_fields, vit_extra=vit_extra,
         vit_init=('None' if sizes.pretrained is None else
                   f"dict(type='Pretrained', checkpoint={sizes.pretrained!r}, "
                   f'prefix={sizes.pretrained_prefix!r})'), train_cfg=train_cfg,

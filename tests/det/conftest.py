@@ -70,3 +70,16 @@ def shapes_data(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, CocoShape
     root = str(tmp_path_factory.mktemp('coco_shapes'))
     return dict(train=generate_coco_shapes(root, 'train', num_images=8, seed=0),
                 val=generate_coco_shapes(root, 'val', num_images=4, seed=1))
+
+
+def write_reduced_swin_det_config(path: Path, config_name: str, data: Dict[str, CocoShapesSplit],
+                                  max_iters: int = 2, lr: float = 1e-4, extra: str = '',
+                                  with_cp: Optional[bool] = None) -> Path:
+    """Write a child of the Swin config ``configs/det/<config_name>`` reduced to CPU size
+    (``ReducedDetSizes(backbone='swin', dims=16)``: stage widths 16..128, 2 blocks per stage
+    (a ScaleNetSwin runs them as 4 at the shipped 2.0), window 4, 128 px), reading ``data``."""
+    sizes = ReducedDetSizes(backbone='swin', dims=16, lr=lr, max_iters=max_iters,
+                            with_cp=with_cp)
+    write_reduced_mask_rcnn_config(str(path), str(DET_CONFIGS / config_name), data['train'],
+                                   data['val'], SHAPE_CLASSES, sizes, extra)
+    return path

@@ -7,6 +7,9 @@
     # base checkpoint -> ScaleNet checkpoint of a config (shared layers once, adapters at init)
     python tools/model_converters/scalenet_ckpt.py expand configs/cls/scalenet_t2x_in1k.py \\
         deit_tiny_patch16_224-a1311bcf.pth scalenet_t2x_init.pth
+    # the same for Swin (mmpretrain / mmdet, timm or Microsoft's release layout, detected)
+    python tools/model_converters/scalenet_ckpt.py expand configs/cls/scalenet_swin_t2x_in1k.py \\
+        swin_tiny_patch4_window7_224.pth scalenet_swin_t2x_init.pth
     # trained ScaleNet -> plain L'-layer ViT (LoRA and gates merged) for stock mmpretrain / timm
     python tools/model_converters/scalenet_ckpt.py export configs/cls/scalenet_t2x_in1k.py \\
         work_dirs/scalenet_t2x_in1k/epoch_100.pth deit_t24_plain.pth --layout timm --trust-pickle
@@ -53,9 +56,15 @@ def cmd_convert(args: argparse.Namespace) -> str:
     from scalenet_mm.checkpoint import (classifier_mmpretrain_to_timm,
                                         classifier_timm_to_mmpretrain, detect_classifier_layout,
                                         save_atomic, unwrap_state_dict)
+    from scalenet_mm.checkpoint.formats import layout_family
     checkpoint = _load(args.src, args.trust_pickle)
     state_dict = unwrap_state_dict(checkpoint, args.src)
     layout = detect_classifier_layout(state_dict, args.src)
+    if layout_family(layout) == 'swin':
+        raise SystemExit(f'{args.src} is a Swin checkpoint ({layout}): "convert" rewrites ViT '
+                         f'layouts only. ScaleNetSwin loads every Swin layout as it is (detected '
+                         f'from the keys); use "expand" for a ScaleNet checkpoint, "export" for '
+                         f'a plain mmpretrain / timm Swin. Nothing was written.')
     if layout == 'scalenet':
         raise SystemExit(f'{args.src} is a ScaleNet checkpoint (instances.* keys): it has no '
                          f'plain-ViT equivalent without merging; use the "export" command')
@@ -93,10 +102,10 @@ def cmd_expand(args: argparse.Namespace) -> str:
 
 
 def cmd_export(args: argparse.Namespace) -> str:
-    """Trained ScaleNet checkpoint + its config -> plain ViT checkpoint."""
+    """Trained ScaleNet checkpoint + its config -> plain ViT (or Swin) checkpoint."""
     from scalenet_mm.checkpoint import (export_plain_classifier, export_plain_state_dict,
                                         plain_backbone_config, save_atomic, unwrap_state_dict)
-    from scalenet_mm.checkpoint.export import _scalenet_backbone
+    from scalenet_mm.checkpoint.export import _scalenet_backbone, _swin_backbone
     model = _build_model(args.config, args.cfg_options)
     checkpoint = _load(args.checkpoint, args.trust_pickle)
     state_dict = unwrap_state_dict(checkpoint, args.checkpoint)
@@ -110,7 +119,9 @@ def cmd_export(args: argparse.Namespace) -> str:
                          f'{result.missing_keys[:10]}, unexpected {result.unexpected_keys[:10]}. '
                          f'Export needs the config the checkpoint was trained with.')
     model.eval()
-    backbone = _scalenet_backbone(model)
+    backbone = _swin_backbone(model)
+    if backbone is None:
+        backbone = _scalenet_backbone(model)
     if args.backbone_only or target is not model:
         weights = export_plain_state_dict(backbone, args.layout)
     else:
@@ -120,8 +131,9 @@ def cmd_export(args: argparse.Namespace) -> str:
                 plain_backbone=plain_backbone_config(backbone))
     container = 'model' if args.layout == 'timm' else 'state_dict'
     out = save_atomic({container: weights, 'meta': meta}, args.dst)
-    print(f'{args.checkpoint} -> {out} (plain ViT, {backbone.depth} layers, {args.layout} '
-          f'layout, {len(weights)} tensors)')
+    family = (f'plain Swin, {backbone.depths} blocks per stage' if hasattr(backbone, 'depths')
+              else f'plain ViT, {backbone.depth} layers')
+    print(f'{args.checkpoint} -> {out} ({family}, {args.layout} layout, {len(weights)} tensors)')
     return out
 
 
@@ -159,7 +171,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     common(p)
     p.set_defaults(func=cmd_expand)
 
-    p = sub.add_parser('export', help='trained ScaleNet -> plain ViT (LoRA, gates merged)')
+    p = sub.add_parser('export', help='trained ScaleNet -> plain ViT / Swin (LoRA, gates merged)')
     p.add_argument('config')
     p.add_argument('checkpoint')
     p.add_argument('dst')
