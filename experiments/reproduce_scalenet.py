@@ -82,6 +82,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--test-size', type=int, default=d.test_size,
                    help='first N test images evaluated by tools/test.py at the end of each '
                    'run: the reported top-1 (0 = all 10,000)')
+    p.add_argument('--train-eval-size', type=int, default=d.train_eval_size,
+                   help='first N training images evaluated by tools/test.py at the end of each '
+                   'run: the training accuracy (0 = every image trained on)')
     p.add_argument('--batch-size', type=int, default=d.batch_size)
     p.add_argument('--lr', type=float, default=d.lr,
                    help='AdamW peak learning rate of the runs from scratch')
@@ -106,7 +109,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         num_heads=args.num_heads, feedforward_channels=args.ffn, patch_size=args.patch_size,
         lora_rank=args.lora_rank, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs,
         scratch_epochs=args.scratch_epochs, train_size=args.train_size,
-        val_size=args.val_size, test_size=args.test_size, batch_size=args.batch_size,
+        val_size=args.val_size, test_size=args.test_size,
+        train_eval_size=args.train_eval_size, batch_size=args.batch_size,
         lr=args.lr, growth_lr=args.growth_lr, seeds=tuple(args.seeds))
     settings.validate()
     return settings

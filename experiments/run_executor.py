@@ -40,7 +40,7 @@ def read_json(path: str) -> Optional[Dict[str, Any]]:
 class Active:
     """A run in progress: its current subprocess, phase and the result collected so far."""
     run: Any
-    phase: str = 'train'  # then 'test'
+    phase: str = 'train'  # then 'test' (and any further evaluation phase of the subclass)
     process: Optional[subprocess.Popen] = None
     out: Optional[IO[str]] = None
     start: float = 0.0
@@ -91,8 +91,10 @@ class RunExecutor:
         the run ends here."""
         raise NotImplementedError
 
-    def after_test(self, entry: Active, code: int, wall: float, cpu: float) -> None:
-        """Record the test phase in ``entry.result``."""
+    def after_test(self, entry: Active, code: int, wall: float, cpu: float) -> Optional[bool]:
+        """Record a test phase in ``entry.result``; return True when it started another
+        evaluation subprocess (``entry.process``, a new ``entry.phase``) in the same slot,
+        which comes back here when it ends; anything else ends the run."""
         raise NotImplementedError
 
     def describe(self, run: Any, result: Dict[str, Any]) -> str:
@@ -172,8 +174,8 @@ class RunExecutor:
             if entry.phase == 'train':
                 if self.after_train(entry, code, wall, cpu):
                     continue  # the test phase runs in the same slot
-            else:
-                self.after_test(entry, code, wall, cpu)
+            elif self.after_test(entry, code, wall, cpu):
+                continue  # a further evaluation phase runs in the same slot
             del active[name]
             self.finish(entry.run, entry.result)
 

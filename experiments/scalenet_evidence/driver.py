@@ -16,7 +16,8 @@ from scalenet_mm.engine.atomic_checkpoint import atomic_write
 from .execute import Executor
 from .experiment import ARMS, Arm, Settings, plan_runs
 from .plot import plot_curves
-from .report import check_claims, markdown_report, summarise
+from .regime import check_regime
+from .report import adapter_study, check_claims, markdown_report, summarise
 
 
 @dataclass
@@ -77,7 +78,8 @@ def run_experiment(settings: Settings, arms: Sequence[Arm], work_dir: str, data_
     atomic_write(files['report'], report)
     atomic_write(files['json'], json.dumps(
         dict(settings=asdict(settings), arms=[arm.name for arm in arms], command=command,
-             elapsed_s=elapsed, claims=check_claims(summaries), runs=results), indent=1))
+             elapsed_s=elapsed, regime=check_regime(summaries), claims=check_claims(summaries),
+             adapter_study=adapter_study(summaries), runs=results), indent=1))
     log(f'wrote {files["report"]} and {files["plot"]} ({elapsed / 60:.1f} min)')
     failed = sorted(name for name, r in results.items() if r.get('status') != 'ok')
     return Outcome(report=report, results=results, failed=failed, files=files)

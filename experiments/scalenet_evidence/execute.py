@@ -3,9 +3,10 @@ scheduling loop is :class:`experiments.run_executor.RunExecutor`, shared with th
 experiment).
 
 Runs of different seeds and arms are independent except that every growth arm waits for its
-seed's base run. Each run has two phases in one slot: ``tools/train.py`` (its work dir), then
+seed's base run. Each run has three phases in one slot: ``tools/train.py`` (its work dir), then
 ``tools/test.py`` on the final checkpoint (``<work dir>/test``), whose top-1 is the reported
-one. Up to ``jobs`` runs go at once, each limited to ``threads`` CPU threads (small ViTs on a
+one, then ``tools/test.py`` on the first training images (``<work dir>/train_eval``, no
+augmentation): the training accuracy, which says whether the model still underfits. Up to ``jobs`` runs go at once, each limited to ``threads`` CPU threads (small ViTs on a
 CPU use two single-thread processes better than one two-thread process).
 
 Files a run leaves in its work dir:
@@ -44,6 +45,8 @@ RECORD_FILE = 'run.json'
 LOG_FILE = 'train.out'
 TEST_LOG_FILE = 'test.out'
 TEST_DIR = 'test'
+TRAIN_EVAL_DIR = 'train_eval'
+TRAIN_EVAL_LOG_FILE = 'train_eval.out'
 
 
 def format_option(key: str, value: Any) -> str:
@@ -70,6 +73,19 @@ def test_command(run: Run, checkpoint: str, python: str = sys.executable) -> Lis
     return [python, osp.join(REPO_ROOT, 'tools', 'test.py'), run.config, checkpoint,
             '--work-dir', osp.join(run.work_dir, TEST_DIR), '--trust-checkpoint', checkpoint,
             '--cfg-options', *options]
+
+
+def train_eval_command(run: Run, checkpoint: str, images: int,
+                       python: str = sys.executable) -> List[str]:
+    """The ``tools/test.py`` command line that evaluates a run's final checkpoint on the first
+    ``images`` training images (the training accuracy; the test pipeline, no augmentation)."""
+    options = dict(run.cfg_options)
+    options.update({'test_dataloader.dataset.split': 'train',
+                    'test_dataloader.dataset.test_mode': False,
+                    'test_dataloader.dataset.indices': images})
+    return [python, osp.join(REPO_ROOT, 'tools', 'test.py'), run.config, checkpoint,
+            '--work-dir', osp.join(run.work_dir, TRAIN_EVAL_DIR), '--trust-checkpoint',
+            checkpoint, '--cfg-options', *[format_option(k, v) for k, v in options.items()]]
 
 
 def last_checkpoint(work_dir: str) -> str:
@@ -179,7 +195,8 @@ class Executor(RunExecutor):
 
     def reusable(self, run: Run) -> Optional[Dict[str, Any]]:
         old = self._trained(run)
-        if old is not None and old.get('test', {}).get('images') == self.settings.test_images:
+        if (old is not None and old.get('test', {}).get('images') == self.settings.test_images
+                and old.get('train_eval', {}).get('images') == self.settings.train_eval_images):
             return old
         return None
 
@@ -245,17 +262,41 @@ class Executor(RunExecutor):
         self._start_test(entry)
         return True
 
-    def after_test(self, entry: Active, code: int, wall: float, cpu: float) -> None:
+    def _start_train_eval(self, entry: Active) -> None:
+        """Third phase: ``tools/test.py`` on the first training images."""
+        run = entry.run
+        shutil.rmtree(osp.join(run.work_dir, TRAIN_EVAL_DIR), ignore_errors=True)
+        entry.out = open(osp.join(run.work_dir, TRAIN_EVAL_LOG_FILE), 'w')
+        entry.process = self.spawn(
+            train_eval_command(run, last_checkpoint(run.work_dir),
+                               self.settings.train_eval_images), entry.out, REPO_ROOT)
+        entry.phase, entry.start = 'train_eval', time.time()
+
+    def after_test(self, entry: Active, code: int, wall: float, cpu: float) -> bool:
+        """Record the test top-1, then start the training-accuracy phase; record that."""
         run, result = entry.run, entry.result
+        if entry.phase == 'train_eval':
+            log = osp.join(run.work_dir, TRAIN_EVAL_LOG_FILE)
+            if code != 0:
+                result.update(status='failed', error=f'tools/test.py on training images '
+                              f'exited {code}', log=log)
+                return False
+            metrics = read_test_metrics(osp.join(run.work_dir, TRAIN_EVAL_DIR))
+            result['train_eval'] = dict(images=self.settings.train_eval_images,
+                                        wall_s=round(wall, 1), metrics=metrics)
+            result['train_top1'] = metrics['accuracy/top1']
+            return False
         result['test_log'] = osp.join(run.work_dir, TEST_LOG_FILE)
         if code != 0:
             result.update(status='failed', error=f'tools/test.py exited {code}',
                           log=result['test_log'])
-            return
+            return False
         metrics = read_test_metrics(osp.join(run.work_dir, TEST_DIR))
         result['test'] = dict(images=self.settings.test_images, wall_s=round(wall, 1),
                               metrics=metrics)
         result['final_top1'] = metrics['accuracy/top1']
+        self._start_train_eval(entry)
+        return True
 
     def describe(self, run: Run, result: Dict[str, Any]) -> str:
         if result.get('status') != 'ok':
@@ -264,4 +305,5 @@ class Executor(RunExecutor):
                 f'{self.summary(result)} on {result["test"]["images"]} images')
 
     def summary(self, result: Dict[str, Any]) -> str:
-        return f'test top-1 {result["final_top1"]:.2f}'
+        return (f'test top-1 {result["final_top1"]:.2f}, training top-1 '
+                f'{result["train_top1"]:.2f}')

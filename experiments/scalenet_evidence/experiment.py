@@ -49,6 +49,10 @@ class Settings:
             accuracy curves; 0 = all 10,000).
         test_size: the first ``test_size`` test images evaluated by ``tools/test.py`` at the
             end of each run (the reported top-1; 0 = all 10,000).
+        train_eval_size: the first ``train_eval_size`` *training* images evaluated by
+            ``tools/test.py`` at the end of each run (training accuracy, without
+            augmentation: how far the model is from fitting its data; 0 = every training
+            image the run used).
         batch_size: images per optimizer step.
         lr: AdamW peak learning rate of the runs from scratch (the base, the deep model).
         growth_lr: AdamW peak learning rate of the runs that start from the base model.
@@ -70,6 +74,7 @@ class Settings:
     train_size: int = 10000
     val_size: int = 0
     test_size: int = 0
+    train_eval_size: int = 10000
     batch_size: int = 64
     lr: float = 2e-3
     growth_lr: float = 5e-4
@@ -95,7 +100,7 @@ class Settings:
         if self.scratch_epochs < 0:
             raise ValueError(f'scratch_epochs={self.scratch_epochs} must be >= 0 (0 = E)')
         for name, limit in (('train_size', TRAIN_IMAGES), ('val_size', TEST_IMAGES),
-                            ('test_size', TEST_IMAGES)):
+                            ('test_size', TEST_IMAGES), ('train_eval_size', TRAIN_IMAGES)):
             if not 0 <= getattr(self, name) <= limit:
                 raise ValueError(f'{name}={getattr(self, name)} must be between 0 (the whole '
                                  f'split) and {limit:,}')
@@ -120,6 +125,11 @@ class Settings:
         return self.train_size or TRAIN_IMAGES
 
     @property
+    def train_eval_images(self) -> int:
+        """Training images evaluated for the training accuracy (never more than trained on)."""
+        return min(self.train_eval_size or self.train_images, self.train_images)
+
+    @property
     def val_images(self) -> int:
         return self.val_size or TEST_IMAGES
 
@@ -129,12 +139,14 @@ class Settings:
 
     def fingerprint(self, arm: Optional['Arm'] = None) -> str:
         """A short hash of the settings that ``arm``'s *training* depends on (all of them when
-        ``arm`` is None), seeds and ``test_size`` excluded: a finished run with another
-        fingerprint is stale, one with another ``test_size`` is only tested again. Runs from
+        ``arm`` is None), seeds and the evaluation sizes excluded: a finished run with another
+        fingerprint is stale, one with another ``test_size`` or ``train_eval_size`` is only
+        tested again. Runs from
         scratch do not depend on ``growth_lr`` nor on the growth arms' sizes."""
         values = asdict(self)
         values.pop('seeds')
         values.pop('test_size')
+        values.pop('train_eval_size')
         if arm is not None and arm.init == 'scratch':
             values.pop('growth_lr')
             values.pop('epochs')
@@ -155,12 +167,16 @@ class Arm:
         config: the config file, relative to the repository root.
         depth: ``'L'`` (the base's L layers, shared by the grown arms' ``scale * L``
             instances) or ``'deep'`` (a plain ViT of ``scale * L`` layers).
-        epochs: ``'E'``, ``"E'"`` or ``'scratch'``.
+        epochs: ``'E'``, ``'1.5E'`` (the plateau check: does the base gain from half as
+            many epochs again?), ``"E'"`` or ``'scratch'``.
         init: ``'scratch'``, ``'pretrained'`` (backbone and head from the seed's base run)
             or ``'stacked'`` (the unshared copy of the base model).
         grown: whether the config's backbone runs ``scale * L`` instances of the L layers
             (``model.backbone.depth`` is set to ``scale``).
         lora: whether the config has a LoRA adapter whose rank is set.
+        rank: the arm's own LoRA rank (the adapter study); None: the settings' ``lora_rank``.
+        group: ``'protocol'`` (the paper's arms), ``'ablation'``, ``'study'`` (the adapter
+            study) or ``'regime'`` (runs that test whether the regime can show growth).
     """
     name: str
     label: str
@@ -170,6 +186,8 @@ class Arm:
     init: str
     grown: bool = False
     lora: bool = False
+    rank: Optional[int] = None
+    group: str = 'protocol'
 
 
 def _recipe(name: str) -> str:
@@ -189,17 +207,34 @@ ARMS: Tuple[Arm, ...] = (
     Arm('scalenet', "ScaleNet: cyclic + LoRA (E' epochs)", _recipe('scalenet_2x_fmnist.py'),
         'L', "E'", 'pretrained', grown=True, lora=True),
     Arm('shared_noadapter', "shared cyclic, no adapters (E' epochs)",
-        _ablation('scalenet2x_shared_noadapter.py'), 'L', "E'", 'pretrained', grown=True),
+        _ablation('scalenet2x_shared_noadapter.py'), 'L', "E'", 'pretrained', grown=True,
+        group='ablation'),
     Arm('stacking', "unshared copies / stacking (E' epochs)", _ablation('vit2x_stacking.py'),
-        'deep', "E'", 'stacked'),
+        'deep', "E'", 'stacked', group='ablation'),
     Arm('interleave', "ScaleNet: interleaved map + LoRA (E' epochs)",
         _ablation('scalenet2x_interleave_lora.py'), 'L', "E'", 'pretrained', grown=True,
-        lora=True),
+        lora=True, group='ablation'),
     Arm('gate', "ScaleNet: cyclic + LoRA + zero gates (E' epochs)",
         _ablation('scalenet2x_cyclic_lora_gate.py'), 'L', "E'", 'pretrained', grown=True,
-        lora=True),
+        lora=True, group='ablation'),
     Arm('continue', "control: base trained E' more epochs, not grown",
         _recipe('vit_L4_continue_fmnist.py'), 'L', "E'", 'pretrained'),
+    Arm('pretrain_long', 'base ViT, L layers, 1.5E epochs (plateau check)',
+        _recipe('vit_L4_fmnist.py'), 'L', '1.5E', 'scratch', group='regime'),
+    Arm('lora_rank1', "adapter study: LoRA rank 1 (E' epochs)", _recipe('scalenet_2x_fmnist.py'),
+        'L', "E'", 'pretrained', grown=True, lora=True, rank=1, group='study'),
+    Arm('lora_rank16', "adapter study: LoRA rank 16 (E' epochs)",
+        _recipe('scalenet_2x_fmnist.py'), 'L', "E'", 'pretrained', grown=True, lora=True,
+        rank=16, group='study'),
+    Arm('bottleneck', "adapter study: parallel bottleneck, width 16 (E' epochs)",
+        _ablation('scalenet2x_bottleneck.py'), 'L', "E'", 'pretrained', grown=True,
+        group='study'),
+    Arm('lora_inserted', "adapter study: LoRA on inserted instances only (E' epochs)",
+        _ablation('scalenet2x_lora_inserted.py'), 'L', "E'", 'pretrained', grown=True,
+        lora=True, group='study'),
+    Arm('adapter_lr4', "adapter study: LoRA at 4x the growth lr (E' epochs)",
+        _ablation('scalenet2x_lora_adapter_lr4.py'), 'L', "E'", 'pretrained', grown=True,
+        lora=True, group='study'),
 )
 ARMS_BY_NAME: Dict[str, Arm] = {arm.name: arm for arm in ARMS}
 #: The arm whose config, at step 0, is exported as the stacked (unshared) checkpoint.
@@ -272,7 +307,7 @@ def arm_options(arm: Arm, settings: Settings) -> Dict[str, Any]:
     if arm.grown:
         options['model.backbone.depth'] = float(settings.scale)
     if arm.lora:
-        options['model.backbone.adapter.rank'] = settings.lora_rank
+        options['model.backbone.adapter.rank'] = arm.rank or settings.lora_rank
     if arm.init != 'scratch':
         options['optim_wrapper.optimizer.lr'] = settings.growth_lr
     return options
@@ -286,8 +321,8 @@ def init_options(checkpoint: str) -> Dict[str, Any]:
 
 def arm_epochs(arm: Arm, settings: Settings) -> int:
     """How many epochs the arm trains."""
-    return {'E': settings.pretrain_epochs, "E'": settings.epochs,
-            'scratch': settings.scratch_epochs_resolved}[arm.epochs]
+    return {'E': settings.pretrain_epochs, '1.5E': int(round(1.5 * settings.pretrain_epochs)),
+            "E'": settings.epochs, 'scratch': settings.scratch_epochs_resolved}[arm.epochs]
 
 
 def arm_layers(arm: Arm, settings: Settings) -> Tuple[int, int]:

@@ -20,6 +20,12 @@ STYLES = {
     'interleave': dict(color='tab:purple'),
     'gate': dict(color='tab:cyan'),
     'continue': dict(color='0.4', linestyle='-.'),
+    'pretrain_long': dict(color='0.6', linestyle=':'),
+    'lora_rank1': dict(color='tab:brown', linestyle='--'),
+    'lora_rank16': dict(color='tab:pink', linestyle='--'),
+    'bottleneck': dict(color='tab:olive', linestyle='--'),
+    'lora_inserted': dict(color='tab:gray', linestyle='--'),
+    'adapter_lr4': dict(color='navy', linestyle='--'),
 }
 
 

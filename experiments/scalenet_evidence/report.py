@@ -1,11 +1,13 @@
 """Summaries of the experiment's runs: per-arm statistics, paired comparisons, the markdown
 table and the claims it checks."""
-import math
-import statistics
-from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from .experiment import ARMS, PRETRAIN, Arm, Settings, arm_epochs, arm_layers
+from .experiment import PRETRAIN, Settings
+from .regime import check_regime, markdown_regime
+from .summary import ArmSummary, mean_std, paired_difference, summarise
+
+__all__ = ['ArmSummary', 'mean_std', 'paired_difference', 'summarise', 'check_claims',
+           'markdown_table', 'markdown_claims', 'adapter_study', 'markdown_report']
 
 #: (arm, compared arm, kind, what the paper says) checked by :func:`check_claims`. ``beats``:
 #: the arm's mean is higher; ``matches``: it is not lower by more than the seed spread.
@@ -22,86 +24,6 @@ CLAIMS: Tuple[Tuple[str, str, str, str], ...] = (
      'ScaleNet comes within the seed spread of unshared copies (stacking) with about half '
      'their parameters'),
 )
-
-
-def mean_std(values: Iterable[float]) -> Tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    values = list(values)
-    if not values:
-        return math.nan, math.nan
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-@dataclass
-class ArmSummary:
-    """An arm's results over its finished seeds."""
-    arm: Arm
-    epochs: int
-    layers: Tuple[int, int] = (0, 0)  # (layers run, layers stored)
-    seeds: List[int] = field(default_factory=list)
-    top1: List[float] = field(default_factory=list)
-    wall_s: List[float] = field(default_factory=list)
-    cpu_s: List[float] = field(default_factory=list)
-    curves: List[List[Tuple[int, float]]] = field(default_factory=list)
-    params: Optional[int] = None
-    failed: List[str] = field(default_factory=list)
-
-    @property
-    def top1_mean_std(self) -> Tuple[float, float]:
-        return mean_std(self.top1)
-
-    @property
-    def wall_mean(self) -> float:
-        return mean_std(self.wall_s)[0]
-
-    @property
-    def cpu_mean(self) -> float:
-        return mean_std(self.cpu_s)[0]
-
-    def mean_curve(self) -> List[Tuple[int, float, float]]:
-        """``[(epoch, mean, std), ...]`` over the seeds that logged that epoch."""
-        by_epoch: Dict[int, List[float]] = {}
-        for curve in self.curves:
-            for epoch, value in curve:
-                by_epoch.setdefault(int(epoch), []).append(float(value))
-        return [(epoch, *mean_std(values)) for epoch, values in sorted(by_epoch.items())]
-
-
-def summarise(results: Dict[str, Dict[str, Any]], settings: Settings,
-              arms: Iterable[Arm] = ARMS) -> Dict[str, ArmSummary]:
-    """Group run results by arm (only arms that have runs), seeds in order."""
-    summaries: Dict[str, ArmSummary] = {}
-    present = {result['arm'] for result in results.values()}
-    for arm in arms:
-        if arm.name in present:
-            summaries[arm.name] = ArmSummary(arm, arm_epochs(arm, settings),
-                                             arm_layers(arm, settings))
-    for result in sorted(results.values(), key=lambda r: (r['arm'], r['seed'])):
-        summary = summaries.get(result['arm'])
-        if summary is None:
-            continue
-        if result.get('status') != 'ok':
-            summary.failed.append(f'seed {result["seed"]}: {result.get("error", "failed")}')
-            continue
-        summary.seeds.append(int(result['seed']))
-        summary.top1.append(float(result['final_top1']))
-        summary.wall_s.append(float(result['wall_s']))
-        summary.cpu_s.append(float(result.get('cpu_s', math.nan)))
-        summary.curves.append([(int(e), float(a)) for e, a in result['curve']])
-        if result.get('params'):
-            summary.params = int(result['params']['total'])
-    return summaries
-
-
-def paired_difference(summaries: Dict[str, ArmSummary], better: str,
-                      worse: str) -> Optional[List[float]]:
-    """Per-seed ``top1(better) - top1(worse)`` over the seeds both arms finished."""
-    if better not in summaries or worse not in summaries:
-        return None
-    a = dict(zip(summaries[better].seeds, summaries[better].top1))
-    b = dict(zip(summaries[worse].seeds, summaries[worse].top1))
-    common = sorted(set(a) & set(b))
-    return [a[s] - b[s] for s in common] if common else None
 
 
 def check_claims(summaries: Dict[str, ArmSummary]) -> List[Dict[str, Any]]:
@@ -151,13 +73,15 @@ def markdown_table(summaries: Dict[str, ArmSummary]) -> str:
     """
     pretrain = summaries.get(PRETRAIN.name)
     pretrain_cpu = pretrain.cpu_mean if pretrain and pretrain.cpu_s else None
-    lines = ['| arm | epochs | test top-1 % (mean +- std) | seeds | layers run (stored) | '
-             'unique params | +params vs L-layer model | wall / run (s) | CPU / run (s) | '
-             'CPU incl. pretraining (s) |',
-             '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+    lines = ['| arm | epochs | test top-1 % (mean +- std) | training top-1 % | seeds | '
+             'layers run (stored) | unique params | +params vs L-layer model | wall / run (s) | '
+             'CPU / run (s) | CPU incl. pretraining (s) |',
+             '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
     for name, summary in summaries.items():
         mean, std = summary.top1_mean_std
         acc = '-' if not summary.top1 else f'{mean:.2f} +- {std:.2f}'
+        train_acc = ('-' if not summary.train_top1 else
+                     '{:.2f} +- {:.2f}'.format(*summary.train_top1_mean_std))
         added = added_parameters(summaries, name)
         added_text = '-' if added is None or name == PRETRAIN.name else \
             f'{added[0]:+,} ({100 * added[1]:+.1f}%)'
@@ -169,7 +93,7 @@ def markdown_table(summaries: Dict[str, ArmSummary]) -> str:
         seeds = f'{len(summary.top1)}' + (f' ({len(summary.failed)} failed)'
                                           if summary.failed else '')
         run, stored = summary.layers
-        lines.append(f'| {summary.arm.label} | {summary.epochs} | {acc} | {seeds} | '
+        lines.append(f'| {summary.arm.label} | {summary.epochs} | {acc} | {train_acc} | {seeds} | '
                      f'{run} ({stored}) | {_fmt_params(summary.params)} | {added_text} | {wall} | {cpu} | '
                      f'{total} |')
     return '\n'.join(lines)
@@ -200,6 +124,44 @@ def markdown_claims(checks: List[Dict[str, Any]]) -> str:
     return '\n'.join(lines)
 
 
+#: The adapter study's arms, compared with ScaleNet's default adapter (rank-``lora_rank``
+#: LoRA on qkv/proj/fc1/fc2 of every instance, the growth lr) and with no adapter at all.
+STUDY_REFERENCE = 'scalenet'
+
+
+def adapter_study(summaries: Dict[str, ArmSummary]) -> List[Dict[str, Any]]:
+    """ScaleNet, plain sharing and every adapter-study arm that ran: mean +- std, unique
+    parameters and the paired difference to ScaleNet's default adapter, best first."""
+    names = [name for name, summary in summaries.items()
+             if summary.top1 and (summary.arm.group == 'study'
+                                  or name in (STUDY_REFERENCE, 'shared_noadapter'))]
+    rows = []
+    for name in names:
+        summary = summaries[name]
+        diffs = (None if name == STUDY_REFERENCE
+                 else paired_difference(summaries, name, STUDY_REFERENCE))
+        rows.append(dict(arm=name, label=summary.arm.label, top1=summary.top1_mean_std,
+                         params=summary.params, vs_reference=diffs))
+    return sorted(rows, key=lambda row: -row['top1'][0])
+
+
+def markdown_study(rows: List[Dict[str, Any]], spread: float) -> str:
+    """The adapter study's table (empty when only ScaleNet ran)."""
+    if len(rows) < 2:
+        return ''
+    lines = ['| adapter | test top-1 % | unique params | minus ScaleNet (per seed) |',
+             '|---|---:|---:|---|']
+    for row in rows:
+        diffs = row['vs_reference']
+        versus = ('(reference)' if row['arm'] == STUDY_REFERENCE else '-' if not diffs else
+                  f'{sum(diffs) / len(diffs):+.2f} ({", ".join(f"{d:+.2f}" for d in diffs)})')
+        lines.append(f'| {row["label"]} | {row["top1"][0]:.2f} +- {row["top1"][1]:.2f} | '
+                     f'{_fmt_params(row["params"])} | {versus} |')
+    lines += ['', f'A difference counts only beyond the seed spread ({spread:.2f}, the largest '
+              'standard deviation of these arms).']
+    return '\n'.join(lines)
+
+
 def markdown_report(summaries: Dict[str, ArmSummary], settings: Settings, command: str,
                     plot_file: Optional[str] = None, notes: Iterable[str] = (),
                     title: str = 'ScaleNet evidence: small ViT on Fashion-MNIST') -> str:
@@ -218,9 +180,17 @@ def markdown_report(summaries: Dict[str, ArmSummary], settings: Settings, comman
         f'AdamW lr {s.lr:g} from scratch, {s.growth_lr:g} from the base model; seeds '
         f'{list(s.seeds)} (one base model per seed).', '',
         markdown_table(summaries), '',
-        'Test top-1 is that of the final checkpoint (no best-epoch selection).', '',
+        'Test top-1 is that of the final checkpoint (no best-epoch selection); training '
+        f'top-1 is the same checkpoint on the first {s.train_eval_images:,} training images '
+        '(no augmentation).', '',
+        '## Regime: can this setting show a gain from growth?', '',
+        markdown_regime(check_regime(summaries)), '',
         '## Claims', '', markdown_claims(check_claims(summaries)),
     ]
+    study = adapter_study(summaries)
+    if len(study) > 1:
+        spread = max(row['top1'][1] for row in study)
+        parts += ['', '## Adapter study', '', markdown_study(study, spread)]
     added = added_parameters(summaries, 'scalenet')
     if added is not None:
         parts += ['', f'ScaleNet adds {added[0]:,} parameters to the pretrained L-layer model '

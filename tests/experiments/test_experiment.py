@@ -93,6 +93,9 @@ def test_every_arm_resolves_to_one_recipe():
     initialisation, the epochs and the learning rate the experiment sets: one recipe."""
     runs = plan_runs(Settings(seeds=(0,)), '/w', '/data')
     recipes = {run.arm.name: _recipe(run) for run in runs}
+    # the one arm whose recipe differs on purpose: its adapters' own learning rate
+    keys = recipes['adapter_lr4']['optim']['paramwise_cfg']['custom_keys']
+    assert keys.pop('backbone.instances.') == {'lr_mult': 4.0}
     for name, recipe in recipes.items():
         assert recipe == recipes['pretrain'], name
     assert {osp.basename(osp.dirname(run.config)) for run in runs} == {'fashion_mnist',
@@ -156,3 +159,44 @@ def test_the_report_states_the_data_every_resolved_config_uses(train_size, image
     report = markdown_report(summarise({}, settings), settings, 'cmd')
     assert f'training images: {images:,} ' in report
     assert 'the first 10,000 test images' in report and 'the first 500 test images' in report
+
+def test_adapter_lr_arm_gives_only_the_adapters_four_times_the_growth_lr():
+    """mmengine's optimizer constructor, on the resolved config: every LoRA tensor (under
+    ``backbone.instances.``) at 4x the growth lr, the shared pretrained weights at 1x."""
+    from mmengine.optim import build_optim_wrapper
+    from mmpretrain.registry import MODELS
+
+    settings = Settings(seeds=(0,), growth_lr=5e-4)
+    run = {r.arm.name: r for r in plan_runs(settings, '/w', '/d')}['adapter_lr4']
+    cfg = Config.fromfile(run.config)
+    cfg.merge_from_dict(run.cfg_options)
+    cfg.model.backbone.init_cfg = None
+    cfg.model.head.init_cfg = None
+    model = MODELS.build(cfg.model)
+    optimizer = build_optim_wrapper(model, cfg.optim_wrapper).optimizer
+    lr_of = {id(p): group['lr'] for group in optimizer.param_groups for p in group['params']}
+    names = dict(model.named_parameters())
+    lora = [n for n in names if '.lora_' in n]
+    assert lora and all(lr_of[id(names[n])] == pytest.approx(2e-3) for n in lora)
+    shared = [n for n in names if n.startswith('backbone.layers.')]
+    assert shared and all(lr_of[id(names[n])] == pytest.approx(5e-4) for n in shared)
+
+
+def test_study_and_regime_arms_get_their_own_rank_epochs_and_adapters():
+    settings = Settings(pretrain_epochs=8, epochs=3, lora_rank=4, seeds=(0,))
+    runs = {r.arm.name: r for r in plan_runs(settings, '/w', '/d')}
+    assert runs['pretrain_long'].cfg_options['train_cfg.max_epochs'] == 12
+    assert runs['pretrain_long'].depends_on is None
+    assert runs['lora_rank1'].cfg_options['model.backbone.adapter.rank'] == 1
+    assert runs['lora_rank16'].cfg_options['model.backbone.adapter.rank'] == 16
+    assert runs['scalenet'].cfg_options['model.backbone.adapter.rank'] == 4
+    for name in ('bottleneck', 'lora_inserted', 'adapter_lr4', 'lora_rank1'):
+        assert runs[name].depends_on == 'pretrain_seed0'
+        assert runs[name].cfg_options['train_cfg.max_epochs'] == 3
+    adapters = {}
+    for name in ('bottleneck', 'lora_inserted'):
+        cfg = Config.fromfile(runs[name].config)
+        cfg.merge_from_dict(runs[name].cfg_options)
+        adapters[name] = cfg.model.backbone.adapter
+    assert adapters['bottleneck'].type == 'bottleneck' and 'rank' not in adapters['bottleneck']
+    assert adapters['lora_inserted'].apply_to == 'inserted'

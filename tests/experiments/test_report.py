@@ -7,15 +7,20 @@ from experiments.scalenet_evidence.report import (check_claims, markdown_report,
                                          summarise)
 
 TOP1 = {'pretrain': 80.0, 'scratch': 78.0, 'scalenet': 83.0, 'shared_noadapter': 81.0,
-        'stacking': 83.5, 'interleave': 82.0, 'gate': 82.5, 'continue': 80.5}
+        'stacking': 83.5, 'interleave': 82.0, 'gate': 82.5, 'continue': 80.5,
+        'pretrain_long': 80.05, 'lora_rank1': 82.0, 'lora_rank16': 83.4, 'bottleneck': 82.9,
+        'lora_inserted': 82.2, 'adapter_lr4': 84.0}
 PARAMS = {'pretrain': 1000, 'scratch': 2000, 'scalenet': 1100, 'shared_noadapter': 1000,
-          'stacking': 2000, 'interleave': 1100, 'gate': 1110, 'continue': 1000}
+          'stacking': 2000, 'interleave': 1100, 'gate': 1110, 'continue': 1000,
+          'pretrain_long': 1000, 'lora_rank1': 1025, 'lora_rank16': 1400, 'bottleneck': 1104,
+          'lora_inserted': 1050, 'adapter_lr4': 1100}
 
 
 def _results(settings, seeds=(0, 1, 2), failed=()):
     results = {}
     for arm in ARMS:
         epochs = {'pretrain': settings.pretrain_epochs,
+                  'pretrain_long': int(1.5 * settings.pretrain_epochs),
                   'scratch': settings.scratch_epochs_resolved}.get(arm.name, settings.epochs)
         for seed in seeds:
             name = f'{arm.name}_seed{seed}'
@@ -26,7 +31,8 @@ def _results(settings, seeds=(0, 1, 2), failed=()):
             final = TOP1[arm.name] + 0.1 * seed
             curve = [(e, final - (epochs - e)) for e in range(1, epochs + 1)]
             results[name] = dict(run=name, arm=arm.name, seed=seed, status='ok',
-                                 final_top1=final, curve=curve, wall_s=10.0 * epochs,
+                                 final_top1=final, train_top1=final + 5.0, curve=curve,
+                                 wall_s=10.0 * epochs,
                                  cpu_s=5.0 * epochs,
                                  params=dict(total=PARAMS[arm.name]))
     return results
@@ -41,19 +47,23 @@ def test_table_has_a_complete_row_per_arm():
     for arm, row in zip(ARMS, rows):
         cells = [c.strip() for c in row.strip('|').split('|')]
         assert cells[0] == arm.label
-        assert len(cells) == 10 and all(cells), row
+        assert len(cells) == 11 and all(cells), row
         assert re.fullmatch(r'\d+\.\d\d \+- \d+\.\d\d', cells[2])
-        assert cells[3] == '3'
+        assert re.fullmatch(r'\d+\.\d\d \+- \d+\.\d\d', cells[3])
+        assert cells[4] == '3'
     scalenet = [c.strip() for c in rows[2].strip('|').split('|')]
     assert scalenet[1] == '2' and scalenet[2] == '83.10 +- 0.10'
-    assert scalenet[4] == '8 (4)'  # 8 instances of 4 stored layers
-    assert scalenet[5] == '1,100' and scalenet[6] == '+100 (+10.0%)'
-    assert scalenet[7] == '20' and scalenet[8] == '10'
-    assert scalenet[9] == '40'  # + the 30 s of CPU of the pretraining run
+    assert scalenet[3] == '88.10 +- 0.10'  # training top-1
+    assert scalenet[5] == '8 (4)'  # 8 instances of 4 stored layers
+    assert scalenet[6] == '1,100' and scalenet[7] == '+100 (+10.0%)'
+    assert scalenet[8] == '20' and scalenet[9] == '10'
+    assert scalenet[10] == '40'  # + the 30 s of CPU of the pretraining run
     scratch = [c.strip() for c in rows[1].strip('|').split('|')]
     # the paper's protocol: the deep model from scratch gets E epochs, as the base does
-    assert scratch[1] == '6' and scratch[4] == '8 (8)'
-    assert scratch[7] == '60' and scratch[8] == scratch[9] == '30'
+    assert scratch[1] == '6' and scratch[5] == '8 (8)'
+    assert scratch[8] == '60' and scratch[9] == scratch[10] == '30'
+    long_base = [c.strip() for c in rows[8].strip('|').split('|')]
+    assert long_base[1] == '9'  # the plateau check trains 1.5E
 
 
 def test_claims_report_the_paired_differences():
@@ -88,3 +98,53 @@ def test_plot_is_written(tmp_path):
                       str(tmp_path / 'acc.png'))
     data = open(out, 'rb').read()
     assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 10000
+
+
+def test_regime_checks_read_plateau_training_accuracy_and_growth():
+    from experiments.scalenet_evidence.regime import check_regime, markdown_regime
+    settings = Settings()
+    checks = {c['check']: c for c in check_regime(summarise(_results(settings), settings))}
+    # 1.5E adds 0.05 while the seeds spread by 0.1: at the plateau
+    assert checks['plateau']['holds'] and round(checks['plateau']['delta'], 6) == 0.05
+    # training top-1 85.1 (< 98): underfits
+    assert checks['underfits']['holds'] and round(checks['underfits']['train_top1'], 6) == 85.1
+    # stacking 83.5 vs control 80.5 on every seed: growth helps
+    assert checks['growth_helps']['holds'] and round(checks['growth_helps']['delta'], 6) == 3.0
+    assert 'can show a gain from growth' in markdown_regime(list(checks.values()))
+
+    results = _results(settings)
+    for seed in range(3):  # a base that fits its data, and a longer base that gains
+        results[f'pretrain_seed{seed}']['train_top1'] = 99.5
+        results[f'pretrain_long_seed{seed}']['final_top1'] = 81.0 + 0.1 * seed
+        results[f'stacking_seed{seed}']['final_top1'] = 80.5 + 0.1 * seed
+    checks = {c['check']: c for c in check_regime(summarise(results, settings))}
+    assert not checks['plateau']['holds'] and not checks['underfits']['holds']
+    assert not checks['growth_helps']['holds']  # level with the control
+    text = markdown_regime(list(checks.values()))
+    assert 'fails the regime test (plateau, underfits, growth_helps)' in text
+
+
+def test_regime_checks_without_their_arms_say_not_measured():
+    from experiments.scalenet_evidence.regime import check_regime, markdown_regime
+    settings = Settings()
+    results = {k: v for k, v in _results(settings).items()
+               if not k.startswith(('pretrain_long', 'stacking'))}
+    checks = {c['check']: c for c in check_regime(summarise(results, settings))}
+    assert checks['plateau']['holds'] is None and checks['growth_helps']['holds'] is None
+    assert checks['underfits']['holds'] is True
+    assert "not measured (needs the arms 'pretrain_long', 'pretrain')" in \
+        markdown_regime(list(checks.values()))
+
+
+def test_adapter_study_ranks_the_adapters_against_scalenet():
+    from experiments.scalenet_evidence.report import adapter_study
+    settings = Settings()
+    report = markdown_report(summarise(_results(settings), settings), settings, 'cmd')
+    rows = adapter_study(summarise(_results(settings), settings))
+    assert [r['arm'] for r in rows] == ['adapter_lr4', 'lora_rank16', 'scalenet', 'bottleneck',
+                                        'lora_inserted', 'lora_rank1', 'shared_noadapter']
+    by_arm = {r['arm']: r for r in rows}
+    assert [round(d, 6) for d in by_arm['adapter_lr4']['vs_reference']] == [1.0, 1.0, 1.0]
+    assert by_arm['scalenet']['vs_reference'] is None
+    assert '## Adapter study' in report and '| (reference) |' in report
+    assert '+1.00 (+1.00, +1.00, +1.00)' in report
