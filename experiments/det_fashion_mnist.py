@@ -37,6 +37,14 @@ idle cores). On a GPU,
 scale ``--iters``, ``--num-train`` and ``--num-val`` up (e.g. ``--iters 3000 --num-train 5000
 --num-val 500 --seeds 0 1 2``).
 
+The Swin arms, (e) a small plain Swin Mask R-CNN and (f) its ScaleNet 2x, each from a Swin
+pretrained per seed as a Fashion-MNIST classifier
+(``configs/cls/fashion_mnist/swin_det_pretrain_fmnist.py``; :mod:`experiments.det_evidence.swin`),
+run when named, alone or with the ViT arms::
+
+    python experiments/det_fashion_mnist.py --work-dir work_dirs/det_fashion_mnist \\
+        --arms swin scalenet_swin_2x
+
 A quick smoke run (the test's size)::
 
     python experiments/det_fashion_mnist.py --work-dir /tmp/det --seeds 0 --iters 2 --evals 1 \\
@@ -54,7 +62,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from experiments.det_evidence import ARMS, DetSettings, run_det_experiment  # noqa: E402
+from experiments.det_evidence import ALL_ARMS, ARMS, DetSettings, run_det_experiment  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -63,7 +71,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('--work-dir', default='work_dirs/det_fashion_mnist')
     p.add_argument('--arms', nargs='+', default=[a.name for a in ARMS],
-                   choices=[a.name for a in ARMS])
+                   choices=[a.name for a in ALL_ARMS],
+                   help='arms to run; the Swin arms swin and scalenet_swin_2x run only when named')
     p.add_argument('--seeds', type=int, nargs='+', default=list(d.seeds))
     p.add_argument('--layers', type=int, default=d.layers, help='L of the pretrained ViT')
     p.add_argument('--embed-dims', type=int, default=d.embed_dims)
@@ -122,7 +131,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     command = 'python experiments/det_fashion_mnist.py ' + ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     outcome = run_det_experiment(settings, args.work_dir, command,
-                                 arms=[a for a in ARMS if a.name in args.arms], jobs=args.jobs,
+                                 arms=[a for a in ALL_ARMS if a.name in args.arms],
+                                 jobs=args.jobs,
                                  threads=args.threads, reuse=not args.no_reuse,
                                  sources=args.source)
     print(outcome.report)

@@ -22,6 +22,13 @@ Example (the documented default; 29 minutes on 2 CPU cores, measured 2026-12-02)
 
     python experiments/reproduce_scalenet.py --work-dir work_dirs/evidence
 
+The Swin arms (a small Swin, ``configs/cls/fashion_mnist/swin_fmnist.py``, grown 2x with
+ScaleNet, and its not-grown control; :mod:`experiments.scalenet_evidence.swin_arms`) are not
+in the default list; they run when named, alone or with ViT arms::
+
+    python experiments/reproduce_scalenet.py --work-dir work_dirs/evidence_swin \\
+        --arms swin_pretrain swin_scalenet swin_continue
+
 A quick smoke run::
 
     python experiments/reproduce_scalenet.py --work-dir /tmp/ev --seeds 0 --train-size 64 \\
@@ -44,7 +51,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from experiments.scalenet_evidence import ARMS_BY_NAME, Settings  # noqa: E402
-from experiments.scalenet_evidence.driver import arm_choices, run_experiment  # noqa: E402
+from experiments.scalenet_evidence.driver import (arm_choices, default_arms,  # noqa: E402
+                                                  run_experiment)
 from scalenet_mm.datasets.fashion_mnist import prepare_fashion_mnist  # noqa: E402
 
 
@@ -92,8 +100,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help='AdamW peak learning rate of the runs that start from the pretrained '
                    'model (growth arms and control)')
     p.add_argument('--seeds', type=int, nargs='+', default=list(d.seeds))
-    p.add_argument('--arms', nargs='+', choices=arm_choices(), default=list(arm_choices()),
-                   help='arms to run (the base is added when another needs it)')
+    p.add_argument('--arms', nargs='+', choices=arm_choices(), default=list(default_arms()),
+                   help='arms to run (the base is added when another needs it); the Swin arms '
+                   'swin_pretrain, swin_scalenet, swin_continue run only when named')
     p.add_argument('--jobs', type=int, default=2, help='training subprocesses at once')
     p.add_argument('--threads', type=int, default=1, help='CPU threads per subprocess')
     p.add_argument('--fresh', action='store_true',

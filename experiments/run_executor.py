@@ -18,6 +18,7 @@ import json
 import os
 import os.path as osp
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Dict, List, Optional
@@ -56,8 +57,8 @@ class RunExecutor:
         threads: ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` of each subprocess.
         reuse: reuse valid results and resume interrupted runs (subclasses read it).
         log: receives one line per event.
-        echo: also copy every subprocess's output to this process's stdout, one run at a time
-            (``jobs`` must be 1).
+        echo: also copy every subprocess's output to this process's stdout, line by line as
+            it comes (with several jobs, each line starts with its run's name).
     """
 
     def __init__(self, runs: List[Any], jobs: int = 2, threads: int = 1, reuse: bool = True,
@@ -67,9 +68,11 @@ class RunExecutor:
         self.threads = max(1, threads)
         self.reuse = reuse
         self.log = log
-        if echo and self.jobs > 1:
-            raise ValueError('echo=True streams one subprocess at a time: use jobs=1')
         self.echo = echo
+        # echo: one reader thread per subprocess copies its output (pid -> thread), and the
+        # lock keeps the lines of concurrent runs whole on stdout
+        self._readers: Dict[int, threading.Thread] = {}
+        self._stdout_lock = threading.Lock()
         self.results: Dict[str, Dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ for subclasses
@@ -112,16 +115,32 @@ class RunExecutor:
         env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(self.threads)
         return env
 
-    def spawn(self, command: List[str], out: IO[str], cwd: str) -> subprocess.Popen:
-        """Start ``command`` with its output going to ``out`` (and to stdout with ``echo``)."""
-        if self.echo:
-            print(f'\n[experiment] $ {" ".join(command)}', flush=True)
-        else:
-            out.write('$ ' + ' '.join(command) + '\n')
-            out.flush()
-        return subprocess.Popen(command, stdout=subprocess.PIPE if self.echo else out,
-                                stderr=subprocess.STDOUT, env=self.env(), cwd=cwd, text=True,
-                                bufsize=1)
+    def spawn(self, command: List[str], out: IO[str], cwd: str,
+              name: str = '') -> subprocess.Popen:
+        """Start ``command`` with its output going to ``out`` (and to stdout with ``echo``,
+        each line prefixed with ``[name]`` when several runs may be active)."""
+        out.write('$ ' + ' '.join(command) + '\n')
+        out.flush()
+        if not self.echo:
+            return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                    env=self.env(), cwd=cwd)
+        prefix = f'[{name}] ' if name and self.jobs > 1 else ''
+        with self._stdout_lock:
+            print(f'\n{prefix}[experiment] $ {" ".join(command)}', flush=True)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   env=self.env(), cwd=cwd, text=True, bufsize=1)
+        reader = threading.Thread(target=self._copy_output, args=(process, out, prefix),
+                                  daemon=True)
+        reader.start()
+        self._readers[process.pid] = reader
+        return process
+
+    def _copy_output(self, process: subprocess.Popen, out: IO[str], prefix: str) -> None:
+        """Copy a subprocess's output to its log file and to stdout until it closes."""
+        for line in process.stdout:
+            out.write(line)
+            with self._stdout_lock:
+                print(prefix + line, end='', flush=True)
 
     def finish(self, run: Any, result: Dict[str, Any]) -> None:
         """Record the result, atomically: a kill never leaves a half file behind."""
@@ -159,14 +178,13 @@ class RunExecutor:
 
     def _collect_finished(self, active: Dict[str, Active]) -> None:
         for name, entry in list(active.items()):
-            if self.echo and entry.process.stdout is not None:
-                for line in entry.process.stdout:  # one job at a time: stream it
-                    print(line, end='', flush=True)
-                    entry.out.write(line)
             # wait4 (not Popen.poll) to get the CPU time: wall time depends on the load
-            pid, status, usage = os.wait4(entry.process.pid, 0 if self.echo else os.WNOHANG)
+            pid, status, usage = os.wait4(entry.process.pid, os.WNOHANG)
             if pid == 0:
                 continue
+            reader = self._readers.pop(pid, None)
+            if reader is not None:  # the rest of its output, before its log file closes
+                reader.join()
             code = os.waitstatus_to_exitcode(status)
             entry.process.returncode = code
             entry.out.close()
@@ -189,7 +207,7 @@ class RunExecutor:
             while pending or active:
                 self._start_ready(pending, active)
                 self._collect_finished(active)
-                if active and not self.echo:
+                if active:
                     time.sleep(0.5)
         finally:
             for entry in active.values():

@@ -3,6 +3,7 @@ backbone pretrained as a Fashion-MNIST classifier, and four Mask R-CNN arms trai
 ``tools/train.py`` and tested through ``tools/test.py`` (``experiments/det_fashion_mnist.py``).
 
 - :mod:`.plan`: sizes, arms, runs, their configs' sizes and options;
+- :mod:`.swin`: the Swin arms (a small Swin Mask R-CNN and its ScaleNet 2x, run when named);
 - :mod:`.execute`: the subprocesses, reuse and resume (reusing
   :mod:`experiments.scalenet_evidence.execute`'s helpers);
 - :mod:`.logs`: the mAP curve and the test metrics from mmengine's logs;
@@ -10,7 +11,7 @@ backbone pretrained as a Fashion-MNIST classifier, and four Mask R-CNN arms trai
 - :mod:`.driver`: all of it in one call, :func:`run_det_experiment`.
 """
 from .driver import DetOutcome, prepare_data, run_det_experiment
-from .plan import ARMS, ARMS_BY_NAME, DetArm, DetSettings, plan_runs
+from .plan import ALL_ARMS, ARMS, ARMS_BY_NAME, SWIN_ARMS, DetArm, DetSettings, plan_runs
 
-__all__ = ['DetOutcome', 'prepare_data', 'run_det_experiment', 'ARMS', 'ARMS_BY_NAME',
-           'DetArm', 'DetSettings', 'plan_runs']
+__all__ = ['DetOutcome', 'prepare_data', 'run_det_experiment', 'ALL_ARMS', 'ARMS', 'ARMS_BY_NAME',
+           'SWIN_ARMS', 'DetArm', 'DetSettings', 'plan_runs']

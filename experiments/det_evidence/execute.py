@@ -34,8 +34,9 @@ from ..run_executor import RESULT_FILE, Active, RunExecutor, read_json
 from ..scalenet_evidence.execute import format_option, last_checkpoint, publish_base
 from ..scalenet_evidence.logs import read_accuracy_curve
 from .logs import METRIC_KEYS, read_map_curve, read_det_test_metrics
-from .plan import (PRETRAIN_CONFIG, PRETRAIN_KEYS, REPO_ROOT, DetRun, DetSettings, det_options,
-                   det_sizes, pretrain_options)
+from . import swin
+from .plan import (PRETRAIN_CONFIG, PRETRAIN_KEYS, REPO_ROOT, DetRun, DetSettings, config_extra,
+                   det_options, det_sizes, pretrain_options)
 
 RECORD_FILE = 'run.json'
 TRAIN_LOG, TEST_LOG, TEST_DIR, PICTURES = 'train.out', 'test.out', 'test', 'pictures'
@@ -81,14 +82,17 @@ class DetExecutor(RunExecutor):
     # ---------------------------------------------------------------- commands and records
     def _fingerprint(self, run: DetRun) -> str:
         if run.is_pretrain:
-            return self.settings.fingerprint(PRETRAIN_KEYS)
+            return self.settings.fingerprint(swin.SWIN_PRETRAIN_KEYS if run.backbone == 'swin'
+                                             else PRETRAIN_KEYS)
+        if run.arm.backbone == 'swin':  # the ViT sizes do not apply
+            return self.settings.fingerprint(swin.detection_keys(self.settings))
         return self.settings.fingerprint()
 
     def _config(self, run: DetRun) -> str:
         """The run's config: the pretraining recipe, or the reduced detection config written
         into the run's work dir (pointing at the seed's published classifier)."""
         if run.is_pretrain:
-            return PRETRAIN_CONFIG
+            return swin.SWIN_PRETRAIN_CONFIG if run.backbone == 'swin' else PRETRAIN_CONFIG
         from scalenet_mm.testing import FASHION_CLASSES, write_reduced_mask_rcnn_config
         pretrained = (self.results[run.depends_on]['published'] if run.arm.pretrained
                       else None)
@@ -98,11 +102,13 @@ class DetExecutor(RunExecutor):
         sizes = det_sizes(self.settings, run.arm, run.seed, pretrained)
         path = osp.join(run.work_dir, f'{run.arm.name}.py')
         return write_reduced_mask_rcnn_config(path, base, self.data.train, self.data.val,
-                                              FASHION_CLASSES, sizes)
+                                              FASHION_CLASSES, sizes,
+                                              config_extra(self.settings, run.arm))
 
     def _options(self, run: DetRun) -> Dict[str, Any]:
         if run.is_pretrain:
-            return pretrain_options(self.settings, run.seed, self.data.fmnist_root)
+            options = swin.pretrain_options if run.backbone == 'swin' else pretrain_options
+            return options(self.settings, run.seed, self.data.fmnist_root)
         return det_options(self.settings, run.arm, self.data.curve)
 
     def _train_command(self, run: DetRun, config: str, resume: bool) -> List[str]:
@@ -136,7 +142,7 @@ class DetExecutor(RunExecutor):
                 depends_on=(self.results[run.depends_on]['published'] if run.depends_on
                             else None)), indent=1))
         out = open(osp.join(run.work_dir, TRAIN_LOG), 'a' if resume else 'w')
-        process = self.spawn(self._train_command(run, config, resume), out, REPO_ROOT)
+        process = self.spawn(self._train_command(run, config, resume), out, REPO_ROOT, run.name)
         self.log(f'[{run.name}] {"resumed" if resume else "started"} (pid {process.pid})')
         return Active(run, 'train', process, out, time.time(), dict(config=config))
 
@@ -147,11 +153,12 @@ class DetExecutor(RunExecutor):
         entry.out = open(osp.join(run.work_dir, TEST_LOG), 'w')
         entry.process = self.spawn(
             self._test_command(run, entry.result['config'], last_checkpoint(run.work_dir)),
-            entry.out, REPO_ROOT)
+            entry.out, REPO_ROOT, run.name)
         entry.phase, entry.start = 'test', time.time()
 
     def identity(self, run: DetRun) -> Dict[str, Any]:
-        return dict(run=run.name, arm=run.arm.name if run.arm else 'pretrain', seed=run.seed,
+        pretrain = 'swin_pretrain' if run.backbone == 'swin' else 'pretrain'
+        return dict(run=run.name, arm=run.arm.name if run.arm else pretrain, seed=run.seed,
                     fingerprint=self._fingerprint(run))
 
     def after_train(self, entry: Active, code: int, wall: float, cpu: float) -> bool:
@@ -167,7 +174,8 @@ class DetExecutor(RunExecutor):
             curve = read_accuracy_curve(run.work_dir)
             result.update(status='ok', val_top1_curve=curve,
                           val_top1=curve[-1][1] if curve else None,
-                          published=publish_base(run))
+                          published=publish_base(run, swin.PUBLISHED_NAME
+                                                 if run.backbone == 'swin' else 'vit_L.pth'))
             return False
         result['curve'] = read_map_curve(run.work_dir, self.settings.val_interval,
                                          self.settings.iters)

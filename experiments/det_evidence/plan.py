@@ -17,12 +17,18 @@ Every ViT arm has window attention in most layer instances and global attention 
 last of each half, as ViTDet places its four global blocks at the end of each quarter), the
 simple feature pyramid and the shipped heads, through the one writer of reduced configs
 (:mod:`scalenet_mm.testing.det_config`).
+
+Two Swin arms run when named (:mod:`.swin`): ``swin`` (e), a small plain Swin Mask R-CNN, and
+``scalenet_swin_2x`` (f), its ScaleNet 2x, both from a Swin pretrained per seed as a
+Fashion-MNIST classifier (``configs/cls/fashion_mnist/swin_det_pretrain_fmnist.py``).
 """
 import hashlib
 import json
 import os.path as osp
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Tuple
+
+from . import swin
 
 #: The repository root (tools/train.py, tools/test.py and the configs live there).
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -146,11 +152,12 @@ class DetArm:
 
     Attributes:
         name: short id (work-dir name, table key); label: its description.
-        backbone: ``'vit'`` or ``'resnet'``.
+        backbone: ``'vit'``, ``'swin'`` (:mod:`.swin`) or ``'resnet'``.
         base_config: the shipped config the reduced one inherits (relative to the repo, or an
             ``mmdet::`` path).
-        depth: ``'L'`` or ``'2L'`` layers stored; instances: ``'L'`` or ``'2L'`` run.
-        pretrained: whether the backbone starts from the seed's classifier.
+        depth: ``'L'`` or ``'2L'`` layers stored; instances: ``'L'`` or ``'2L'`` run (a Swin:
+            its blocks per stage run once or twice).
+        pretrained: whether the backbone starts from the seed's classifier (of its backbone).
         lora: whether the instances get LoRA adapters (the ScaleNet arm).
     """
     name: str
@@ -174,7 +181,17 @@ ARMS: Tuple[DetArm, ...] = (
     DetArm('resnet18_scratch', '(d) ResNet-18 FPN (mmdet stock), from scratch', 'resnet',
            'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'),
 )
-ARMS_BY_NAME: Dict[str, DetArm] = {arm.name: arm for arm in ARMS}
+#: The Swin arms (:mod:`.swin`): run when named, not in the default :data:`ARMS`.
+SWIN_ARMS: Tuple[DetArm, ...] = (
+    DetArm('swin', '(e) Swin, 2 blocks per stage, pretrained', 'swin', swin.SWIN_BASE_CONFIG,
+           pretrained=True),
+    DetArm('scalenet_swin_2x', '(f) ScaleNet Swin 2x of (e): 4 instances per stage, LoRA, '
+           'pretrained', 'swin', swin.SWIN_BASE_CONFIG, instances='2L', pretrained=True,
+           lora=True),
+)
+#: Every arm a command line may name.
+ALL_ARMS: Tuple[DetArm, ...] = ARMS + SWIN_ARMS
+ARMS_BY_NAME: Dict[str, DetArm] = {arm.name: arm for arm in ALL_ARMS}
 
 
 def global_attention(instances: int) -> Tuple[int, ...]:
@@ -184,12 +201,14 @@ def global_attention(instances: int) -> Tuple[int, ...]:
 
 @dataclass
 class DetRun:
-    """One run: the seed's pretraining (``arm`` None) or a detection arm with one seed."""
+    """One run: the seed's pretraining (``arm`` None) or a detection arm with one seed.
+    ``backbone``: the run's backbone (a pretraining run's: ``'vit'`` or ``'swin'``)."""
     name: str
     seed: int
     work_dir: str
     arm: Optional[DetArm] = None
     depends_on: Optional[str] = None
+    backbone: str = 'vit'
 
     @property
     def is_pretrain(self) -> bool:
@@ -202,17 +221,21 @@ def pretrain_name(seed: int) -> str:
 
 def plan_runs(settings: DetSettings, work_dir: str,
               arms: Tuple[DetArm, ...] = ARMS) -> List[DetRun]:
-    """The pretraining runs first (only when an arm needs them), then the arms seed by seed,
-    so the first seed's complete comparison is available earliest."""
+    """The pretraining runs first (only when an arm needs them: the ViT classifier for the ViT
+    arms, the Swin one for the Swin arms), then the arms seed by seed, so the first seed's
+    complete comparison is available earliest."""
     runs: List[DetRun] = []
-    if any(arm.pretrained for arm in arms):
-        runs += [DetRun(pretrain_name(s), s, osp.join(work_dir, 'runs', pretrain_name(s)))
-                 for s in settings.seeds]
+    for backbone, name_of in (('vit', pretrain_name), ('swin', swin.swin_pretrain_name)):
+        if any(arm.pretrained and (arm.backbone == 'swin') == (backbone == 'swin')
+               for arm in arms):
+            runs += [DetRun(name_of(s), s, osp.join(work_dir, 'runs', name_of(s)),
+                            backbone=backbone) for s in settings.seeds]
     for seed in settings.seeds:
         for arm in arms:
             name = f'{arm.name}_seed{seed}'
+            base = swin.swin_pretrain_name if arm.backbone == 'swin' else pretrain_name
             runs.append(DetRun(name, seed, osp.join(work_dir, 'runs', name), arm,
-                               pretrain_name(seed) if arm.pretrained else None))
+                               base(seed) if arm.pretrained else None, arm.backbone))
     return runs
 
 
@@ -246,30 +269,46 @@ def det_sizes(settings: DetSettings, arm: DetArm, seed: int, pretrained: Optiona
     layers = settings.layers * (2 if arm.depth == '2L' else 1)
     instances = settings.layers * (2 if arm.instances == '2L' else 1)
     warmup = max(2, settings.iters // 10)
-    return ReducedDetSizes(
-        backbone=arm.backbone, image=settings.image, dims=settings.embed_dims,
-        num_heads=settings.num_heads, ffn=settings.feedforward_channels, num_layers=layers,
-        instances=instances, window=settings.window,
-        global_attn=global_attention(instances), neck=settings.neck, fc=4 * settings.neck,
-        drop_path=0.0, with_cp=False, batch=settings.batch, val_batch=8, lr=settings.lr,
-        weight_decay=settings.weight_decay,
-        layer_decay=settings.layer_decay if arm.pretrained else 1.0, clip_grad=10.0,
-        max_iters=settings.iters, val_interval=settings.val_interval, warmup=warmup,
-        warmup_factor=0.01, lr_drop=max(1, int(settings.iters * 0.8)),
+    # what every arm shares: data, schedule, heads, optimizer
+    common = dict(
+        image=settings.image, neck=settings.neck, fc=4 * settings.neck, drop_path=0.0,
+        with_cp=False, batch=settings.batch, val_batch=8, lr=settings.lr,
+        weight_decay=settings.weight_decay, clip_grad=10.0, max_iters=settings.iters,
+        val_interval=settings.val_interval, warmup=warmup, warmup_factor=0.01,
+        lr_drop=max(1, int(settings.iters * 0.8)),
         log_interval=max(1, min(10, settings.val_interval)), nms_pre=300,
-        ratio_range=(0.75, 1.33), seed=seed, patch=settings.patch,
-        scale_factors=(2.0, 1.0, 0.5), channels=1, mean=(FMNIST_MEAN, ), std=(FMNIST_STD, ),
-        pretrained=pretrained)
+        ratio_range=(0.75, 1.33), seed=seed, channels=1, mean=(FMNIST_MEAN, ),
+        std=(FMNIST_STD, ))
+    if arm.backbone == 'swin':
+        return swin.det_sizes(settings, arm, seed, pretrained, common)
+    return ReducedDetSizes(
+        backbone=arm.backbone, dims=settings.embed_dims, num_heads=settings.num_heads,
+        ffn=settings.feedforward_channels, num_layers=layers, instances=instances,
+        window=settings.window, global_attn=global_attention(instances),
+        layer_decay=settings.layer_decay if arm.pretrained else 1.0, patch=settings.patch,
+        scale_factors=(2.0, 1.0, 0.5), pretrained=pretrained, **common)
+
+
+def config_extra(settings: DetSettings, arm: DetArm) -> str:
+    """Lines appended to an arm's reduced config, so that ``tools/test.py`` (which gets no
+    ``--cfg-options``) builds the model ``tools/train.py`` trained: the LoRA rank of the ScaleNet
+    arms (the shipped configs have rank 10; a checkpoint of another rank would load with its
+    LoRA tensors skipped as size mismatches), and the plain Swin arm's depth and adapter."""
+    extra = ''
+    if arm.lora:
+        extra += f"model['backbone']['adapter'] = dict(rank={settings.lora_rank})\n"
+    if arm.backbone == 'swin':
+        extra += swin.config_extra(settings, arm)
+    return extra
 
 
 def det_options(settings: DetSettings, arm: DetArm, curve_split) -> Dict[str, Any]:
-    """``--cfg-options`` of an arm's training run: the curve's val subset, the adapter rank,
-    and a checkpoint at every evaluation (a killed run resumes from the last one)."""
+    """``--cfg-options`` of an arm's training run: the curve's val subset and a checkpoint at
+    every evaluation (a killed run resumes from the last one). The adapter rank is in the config
+    itself (:func:`config_extra`), which ``tools/test.py`` reads too."""
     options: Dict[str, Any] = {
         'val_dataloader.dataset.ann_file': curve_split.ann_file,
         'val_evaluator.ann_file': curve_split.ann_path,
         'default_hooks.checkpoint.interval': settings.val_interval,
     }
-    if arm.lora:
-        options['model.backbone.adapter.rank'] = settings.lora_rank
     return options

@@ -68,7 +68,7 @@ def markdown_table(summary: Dict[str, Dict], arms: Sequence[DetArm]) -> str:
 def check_claims(summary: Dict[str, Dict]) -> Dict[str, Any]:
     """The issue's two claims, with the numbers: (b) > (a) beyond the seed spread (the
     difference of the means exceeds the sum of the standard deviations), and (b)'s mask mAP
-    against the reference arm (d)."""
+    against the reference arm (d); and, when the Swin arms ran, (f) > (e) the same way."""
     claims: Dict[str, Any] = {}
     a, b, d = (summary.get(k) for k in ('vit_L', 'scalenet_2x', 'resnet18_scratch'))
     for key in ('segm_mAP', 'bbox_mAP'):
@@ -80,6 +80,13 @@ def check_claims(summary: Dict[str, Dict]) -> Dict[str, Any]:
                     a[key]['n'], b[key]['n']) > 1))
         if b and d and b[key]['mean'] is not None and d[key]['mean']:
             claims[f'scalenet_over_reference_{key}'] = b[key]['mean'] / d[key]['mean']
+    e, f = summary.get('swin'), summary.get('scalenet_swin_2x')  # the Swin arms, when run
+    for key in ('segm_mAP', 'bbox_mAP'):
+        if e and f and e[key]['mean'] is not None and f[key]['mean'] is not None:
+            diff, spread = f[key]['mean'] - e[key]['mean'], e[key]['std'] + f[key]['std']
+            claims[f'swin_scalenet_minus_base_{key}'] = dict(
+                difference=diff, spread=spread,
+                holds=bool(diff > spread and min(e[key]['n'], f[key]['n']) > 1))
     return claims
 
 

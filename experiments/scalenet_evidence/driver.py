@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 from scalenet_mm.engine.atomic_checkpoint import atomic_write
 
 from .execute import Executor
-from .experiment import ARMS, Arm, Settings, plan_runs
+from .experiment import ALL_ARMS, ARMS, Arm, Settings, plan_runs
 from .plot import plot_curves
 from .regime import check_regime
 from .report import adapter_study, check_claims, markdown_report, summarise
@@ -64,7 +64,7 @@ def run_experiment(settings: Settings, arms: Sequence[Arm], work_dir: str, data_
     elapsed = time.time() - start
 
     names = {run.arm.name for run in runs}
-    summaries = summarise(results, settings, arms=tuple(a for a in ARMS if a.name in names))
+    summaries = summarise(results, settings, arms=tuple(a for a in ALL_ARMS if a.name in names))
     files = dict(plot=osp.join(work_dir, 'accuracy.png'), report=osp.join(work_dir, 'results.md'),
                  json=osp.join(work_dir, 'results.json'))
     plot_curves(summaries, settings, files['plot'])
@@ -86,5 +86,10 @@ def run_experiment(settings: Settings, arms: Sequence[Arm], work_dir: str, data_
 
 
 def arm_choices() -> Tuple[str, ...]:
-    """The arm names a command line may select."""
+    """The arm names a command line may select (the Swin arms included)."""
+    return tuple(arm.name for arm in ALL_ARMS)
+
+
+def default_arms() -> Tuple[str, ...]:
+    """The arms a command line runs when it names none: every ViT arm (not the Swin ones)."""
     return tuple(arm.name for arm in ARMS)

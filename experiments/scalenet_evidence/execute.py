@@ -6,8 +6,9 @@ Runs of different seeds and arms are independent except that every growth arm wa
 seed's base run. Each run has three phases in one slot: ``tools/train.py`` (its work dir), then
 ``tools/test.py`` on the final checkpoint (``<work dir>/test``), whose top-1 is the reported
 one, then ``tools/test.py`` on the first training images (``<work dir>/train_eval``, no
-augmentation): the training accuracy, which says whether the model still underfits. Up to ``jobs`` runs go at once, each limited to ``threads`` CPU threads (small ViTs on a
-CPU use two single-thread processes better than one two-thread process).
+augmentation): the training accuracy, which says whether the model still underfits. Up to
+``jobs`` runs go at once, each limited to ``threads`` CPU threads (small ViTs on a CPU use two
+single-thread processes better than one two-thread process).
 
 Files a run leaves in its work dir:
 
@@ -21,7 +22,7 @@ Files a run leaves in its work dir:
 - the base run also publishes its final weights (``published/vit_L-<sha256[:8]>.pth``,
   weights-only, :func:`scalenet_mm.checkpoint.publish_checkpoint`; ``published/vit_L.pth``
   links to it), from which every growth arm of its seed starts, so the growth runs load it
-  with ``weights_only=True``.
+  with ``weights_only=True``. The Swin base publishes ``published/swin.pth`` the same way.
 """
 import json
 import os
@@ -37,7 +38,8 @@ from mmengine.registry import init_default_scope
 from scalenet_mm.engine.atomic_checkpoint import atomic_write
 
 from ..run_executor import RESULT_FILE, Active, RunExecutor, read_json
-from .experiment import REPO_ROOT, STACKING_SOURCE, Run, Settings, init_options
+from .experiment import (BASE_ARMS, REPO_ROOT, STACKING_SOURCE, Run, Settings, init_options,
+                         published_name, run_fingerprint)
 from .logs import read_accuracy_curve, read_test_metrics
 from .stacking import make_stacked_checkpoint
 
@@ -117,8 +119,9 @@ def count_parameters(config: str, cfg_options: Dict[str, Any]) -> Dict[str, int]
     return counts
 
 
-def publish_base(run: Run) -> str:
-    """The base run's final weights as a weights-only file (reused when already published)."""
+def publish_base(run: Run, name: str = 'vit_L.pth') -> str:
+    """The base run's final weights as a weights-only file ``published/<name>`` (reused when
+    already published)."""
     from scalenet_mm.checkpoint import publish_checkpoint
 
     source = last_checkpoint(run.work_dir)
@@ -129,9 +132,9 @@ def publish_base(run: Run) -> str:
         return record['published']
     shutil.rmtree(out_dir, ignore_errors=True)
     # Our own Runner checkpoint (optimizer state, mmengine objects): full unpickling is safe.
-    published = publish_checkpoint(source, osp.join(out_dir, 'vit_L.pth'), allow_pickle=True)
+    published = publish_checkpoint(source, osp.join(out_dir, name), allow_pickle=True)
     # A stable name too: the recipe configs' default ``pretrained`` path (the main job's run).
-    os.symlink(osp.basename(published), osp.join(out_dir, 'vit_L.pth'))
+    os.symlink(osp.basename(published), osp.join(out_dir, name))
     atomic_write(osp.join(out_dir, 'source.json'),
                  json.dumps(dict(source=source_info, published=published)))
     return published
@@ -163,7 +166,7 @@ class Executor(RunExecutor):
         return self.results[run.depends_on]['published']
 
     def _record(self, run: Run, init: Optional[str]) -> Dict[str, Any]:
-        return dict(fingerprint=self.settings.fingerprint(run.arm), config=run.config,
+        return dict(fingerprint=run_fingerprint(self.settings, run.arm), config=run.config,
                     cfg_options=run.cfg_options, init=init)
 
     def _set_init(self, run: Run, init: Optional[str]) -> None:
@@ -189,7 +192,7 @@ class Executor(RunExecutor):
         """The saved result when the run finished training with these settings."""
         result = read_json(osp.join(run.work_dir, RESULT_FILE))
         if (result is None or result.get('status') != 'ok'
-                or result.get('fingerprint') != self.settings.fingerprint(run.arm)):
+                or result.get('fingerprint') != run_fingerprint(self.settings, run.arm)):
             return None
         return result
 
@@ -222,7 +225,7 @@ class Executor(RunExecutor):
             atomic_write(record_file, json.dumps(record, indent=1))
         self._set_init(run, init)
         out = open(osp.join(run.work_dir, LOG_FILE), 'a' if resume else 'w')
-        process = self.spawn(train_command(run, resume=resume), out, REPO_ROOT)
+        process = self.spawn(train_command(run, resume=resume), out, REPO_ROOT, run.name)
         self.log(f'[{run.name}] {"resumed" if resume else "started"} (pid {process.pid})')
         return Active(run, 'train', process, out, time.time())
 
@@ -232,7 +235,8 @@ class Executor(RunExecutor):
         checkpoint = last_checkpoint(run.work_dir)
         shutil.rmtree(osp.join(run.work_dir, TEST_DIR), ignore_errors=True)
         entry.out = open(osp.join(run.work_dir, TEST_LOG_FILE), 'w')
-        entry.process = self.spawn(test_command(run, checkpoint), entry.out, REPO_ROOT)
+        entry.process = self.spawn(test_command(run, checkpoint), entry.out, REPO_ROOT,
+                                   run.name)
         entry.phase, entry.start = 'test', time.time()
 
     # ------------------------------------------------------------------ results
@@ -240,7 +244,7 @@ class Executor(RunExecutor):
         """The run's record after training; the test phase follows when it succeeded."""
         run = entry.run
         result: Dict[str, Any] = dict(
-            self.identity(run), fingerprint=self.settings.fingerprint(run.arm),
+            self.identity(run), fingerprint=run_fingerprint(self.settings, run.arm),
             config=osp.relpath(run.config, REPO_ROOT), cfg_options=run.cfg_options,
             wall_s=round(wall, 1), cpu_s=round(cpu, 1), returncode=code,
             status='ok' if code == 0 else 'failed', log=osp.join(run.work_dir, LOG_FILE))
@@ -257,8 +261,8 @@ class Executor(RunExecutor):
         except Exception as error:  # the accuracy is valid even if counting fails
             result['params'] = None
             result['params_error'] = f'{type(error).__name__}: {error}'
-        if run.arm.name == 'pretrain':
-            result['published'] = publish_base(run)
+        if run.arm in BASE_ARMS:
+            result['published'] = publish_base(run, published_name(run.arm))
         self._start_test(entry)
         return True
 
@@ -269,7 +273,8 @@ class Executor(RunExecutor):
         entry.out = open(osp.join(run.work_dir, TRAIN_EVAL_LOG_FILE), 'w')
         entry.process = self.spawn(
             train_eval_command(run, last_checkpoint(run.work_dir),
-                               self.settings.train_eval_images), entry.out, REPO_ROOT)
+                               self.settings.train_eval_images), entry.out, REPO_ROOT,
+            run.name)
         entry.phase, entry.start = 'train_eval', time.time()
 
     def after_test(self, entry: Active, code: int, wall: float, cpu: float) -> bool:

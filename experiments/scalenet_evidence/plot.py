@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from scalenet_mm.engine.atomic_checkpoint import atomic_path  # noqa: E402
 
+from . import swin_arms  # noqa: E402
 from .experiment import Settings  # noqa: E402
 from .report import ArmSummary  # noqa: E402
 
@@ -26,6 +27,7 @@ STYLES = {
     'bottleneck': dict(color='tab:olive', linestyle='--'),
     'lora_inserted': dict(color='tab:gray', linestyle='--'),
     'adapter_lr4': dict(color='navy', linestyle='--'),
+    **swin_arms.STYLES,
 }
 
 

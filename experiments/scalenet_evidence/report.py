@@ -1,8 +1,10 @@
 """Summaries of the experiment's runs: per-arm statistics, paired comparisons, the markdown
 table and the claims it checks."""
+import os.path as osp
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from .experiment import PRETRAIN, Settings
+from . import swin_arms
+from .experiment import PRETRAIN, REPO_ROOT, SWIN_PRETRAIN, Settings, base_arm
 from .regime import check_regime, markdown_regime
 from .summary import ArmSummary, mean_std, paired_difference, summarise
 
@@ -35,7 +37,8 @@ def check_claims(summaries: Dict[str, ArmSummary]) -> List[Dict[str, Any]]:
     deviations and every seed agrees.
     """
     checks = []
-    for better, worse, kind, text in CLAIMS:
+    claims = () if swin_arms.only_swin(summaries) else CLAIMS
+    for better, worse, kind, text in claims + swin_arms.claims_for(list(summaries)):
         diffs = paired_difference(summaries, better, worse)
         if diffs is None:
             checks.append(dict(claim=text, better=better, worse=worse, kind=kind, holds=None))
@@ -56,9 +59,10 @@ def _fmt_params(count: Optional[int]) -> str:
 
 
 def added_parameters(summaries: Dict[str, ArmSummary], name: str) -> Optional[Tuple[int, float]]:
-    """Parameters an arm has beyond the pretrained L-layer model, and as a fraction of it."""
-    base = summaries.get(PRETRAIN.name)
+    """Parameters an arm has beyond the pretrained L-layer model (a Swin arm: beyond the base
+    Swin), and as a fraction of it."""
     arm = summaries.get(name)
+    base = summaries.get(base_arm(arm.arm).name) if arm is not None else None
     if base is None or arm is None or base.params is None or arm.params is None:
         return None
     return arm.params - base.params, (arm.params - base.params) / base.params
@@ -71,8 +75,10 @@ def markdown_table(summaries: Dict[str, ArmSummary]) -> str:
     training process's CPU time (user + system, far less load-dependent); the last column
     adds the pretrained run's CPU time to the arms that start from it.
     """
-    pretrain = summaries.get(PRETRAIN.name)
-    pretrain_cpu = pretrain.cpu_mean if pretrain and pretrain.cpu_s else None
+    def base_cpu(summary: ArmSummary) -> Optional[float]:
+        base = summaries.get(base_arm(summary.arm).name)
+        return base.cpu_mean if base and base.cpu_s else None
+
     lines = ['| arm | epochs | test top-1 % (mean +- std) | training top-1 % | seeds | '
              'layers run (stored) | unique params | +params vs L-layer model | wall / run (s) | '
              'CPU / run (s) | CPU incl. pretraining (s) |',
@@ -83,11 +89,12 @@ def markdown_table(summaries: Dict[str, ArmSummary]) -> str:
         train_acc = ('-' if not summary.train_top1 else
                      '{:.2f} +- {:.2f}'.format(*summary.train_top1_mean_std))
         added = added_parameters(summaries, name)
-        added_text = '-' if added is None or name == PRETRAIN.name else \
-            f'{added[0]:+,} ({100 * added[1]:+.1f}%)'
+        is_base = name in (PRETRAIN.name, SWIN_PRETRAIN.name)
+        added_text = '-' if added is None or is_base else f'{added[0]:+,} ({100 * added[1]:+.1f}%)'
         wall = '-' if not summary.wall_s else f'{summary.wall_mean:.0f}'
         cpu = '-' if not summary.cpu_s else f'{summary.cpu_mean:.0f}'
         total = cpu
+        pretrain_cpu = base_cpu(summary)
         if summary.arm.init != 'scratch' and summary.cpu_s and pretrain_cpu is not None:
             total = f'{summary.cpu_mean + pretrain_cpu:.0f}'
         seeds = f'{len(summary.top1)}' + (f' ({len(summary.failed)} failed)'
@@ -167,12 +174,15 @@ def markdown_report(summaries: Dict[str, ArmSummary], settings: Settings, comman
                     title: str = 'ScaleNet evidence: small ViT on Fashion-MNIST') -> str:
     """The whole ``results.md``: settings, table, claims, plot, failures."""
     s = settings
+    only_swin = swin_arms.only_swin(summaries)
+    model = (f'the Swin described below, grown {s.scale:g}x' if only_swin else
+             f'L={s.layers} -> {s.deep_layers} layers (scale {s.scale:g}), width '
+             f'{s.embed_dims}, {s.num_heads} heads, MLP {s.feedforward_channels}, patch '
+             f'{s.patch_size}')
     parts = [
         f'# {title}', '',
         f'Command: `{command}`', '',
-        f'Settings: L={s.layers} -> {s.deep_layers} layers (scale {s.scale:g}), width '
-        f'{s.embed_dims}, {s.num_heads} heads, MLP {s.feedforward_channels}, patch '
-        f'{s.patch_size}; LoRA rank {s.lora_rank}; E={s.pretrain_epochs}, E\'={s.epochs}, '
+        f'Settings: {model}; LoRA rank {s.lora_rank}; E={s.pretrain_epochs}, E\'={s.epochs}, '
         f'deep model from scratch {s.scratch_epochs_resolved} epochs; training images: '
         f'{s.train_images:,} (the first of the train split); validation after every epoch: '
         f'the first {s.val_images:,} test images; reported test top-1: tools/test.py on the '
@@ -183,10 +193,11 @@ def markdown_report(summaries: Dict[str, ArmSummary], settings: Settings, comman
         'Test top-1 is that of the final checkpoint (no best-epoch selection); training '
         f'top-1 is the same checkpoint on the first {s.train_eval_images:,} training images '
         '(no augmentation).', '',
-        '## Regime: can this setting show a gain from growth?', '',
-        markdown_regime(check_regime(summaries)), '',
-        '## Claims', '', markdown_claims(check_claims(summaries)),
     ]
+    if not only_swin:  # the regime checks read the ViT arms
+        parts += ['## Regime: can this setting show a gain from growth?', '',
+                  markdown_regime(check_regime(summaries)), '']
+    parts += ['## Claims', '', markdown_claims(check_claims(summaries))]
     study = adapter_study(summaries)
     if len(study) > 1:
         spread = max(row['top1'][1] for row in study)
@@ -196,6 +207,9 @@ def markdown_report(summaries: Dict[str, ArmSummary], settings: Settings, comman
         parts += ['', f'ScaleNet adds {added[0]:,} parameters to the pretrained L-layer model '
                   f'({100 * added[1]:.1f}%), for {settings.deep_layers - settings.layers} more '
                   f'layers run.']
+    swin = [summary.arm for summary in summaries.values() if swin_arms.is_swin(summary.arm)]
+    if swin:
+        parts += ['', swin_arms.describe(osp.join(REPO_ROOT, SWIN_PRETRAIN.config))]
     if plot_file:
         parts += ['', f'![test accuracy per epoch]({plot_file})']
     failures = [f'- {summary.arm.name}: {msg}' for summary in summaries.values()
