@@ -14,4 +14,3 @@ model = dict(
     head=dict(init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=stacked,
                             prefix='head.')),
 )
-optim_wrapper = dict(optimizer=dict(lr=5e-4))

@@ -10,14 +10,18 @@ in the paper).
 
 There is one recipe: the shipped configs of ``configs/cls/fashion_mnist/`` (the main job's
 base, ScaleNet, control and deep-from-scratch configs); the ablations under
-``experiments/configs/`` inherit them and change only their backbone. The README's main job
-(``tools/run_main_job.py``) is a preset of this experiment: three of its arms, one seed.
+``experiments/configs/`` inherit them and change only their backbone. The Swin arms
+(:mod:`.swin_arms`: a small Swin, its ScaleNet 2x and its control) run only when named. The
+README's main job (``tools/run_main_job.py``) is a preset of this experiment: three of its
+arms, one seed.
 """
 import hashlib
 import json
 import os.path as osp
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
+
+from . import swin_arms
 
 #: The repository root (``tools/train.py``, ``tools/test.py`` and the configs live there).
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -63,21 +67,21 @@ class Settings:
     """
     layers: int = 4
     scale: float = 2.0
-    embed_dims: int = 64
-    num_heads: int = 4
-    feedforward_channels: int = 256
+    embed_dims: int = 32
+    num_heads: int = 2
+    feedforward_channels: int = 128
     patch_size: int = 7
     lora_rank: int = 4
     pretrain_epochs: int = 12
     epochs: int = 4
     scratch_epochs: int = 0
-    train_size: int = 10000
+    train_size: int = 0
     val_size: int = 0
     test_size: int = 0
     train_eval_size: int = 10000
     batch_size: int = 64
     lr: float = 2e-3
-    growth_lr: float = 5e-4
+    growth_lr: float = 2e-3
     seeds: Tuple[int, ...] = (0, 1, 2)
 
     def validate(self) -> None:
@@ -176,7 +180,10 @@ class Arm:
         lora: whether the config has a LoRA adapter whose rank is set.
         rank: the arm's own LoRA rank (the adapter study); None: the settings' ``lora_rank``.
         group: ``'protocol'`` (the paper's arms), ``'ablation'``, ``'study'`` (the adapter
-            study) or ``'regime'`` (runs that test whether the regime can show growth).
+            study), ``'regime'`` (runs that test whether the regime can show growth) or
+            ``'swin'`` (the Swin arms, :mod:`.swin_arms`).
+        family: ``'vit'`` or ``'swin'``: which options the config takes (the Swin's sizes are
+            its config's) and which base run a growth arm starts from (:func:`base_arm`).
     """
     name: str
     label: str
@@ -188,6 +195,7 @@ class Arm:
     lora: bool = False
     rank: Optional[int] = None
     group: str = 'protocol'
+    family: str = 'vit'
 
 
 def _recipe(name: str) -> str:
@@ -236,7 +244,42 @@ ARMS: Tuple[Arm, ...] = (
         _ablation('scalenet2x_lora_adapter_lr4.py'), 'L', "E'", 'pretrained', grown=True,
         lora=True, group='study'),
 )
-ARMS_BY_NAME: Dict[str, Arm] = {arm.name: arm for arm in ARMS}
+#: The Swin arms (:mod:`.swin_arms`): not in :data:`ARMS`, the default experiment; run when
+#: named. The grown and the control arm start from ``swin_pretrain``, not from ``pretrain``.
+SWIN_PRETRAIN = Arm('swin_pretrain', 'base Swin, 2+2 blocks (E epochs)', _recipe('swin_fmnist.py'),
+                    'L', 'E', 'scratch', group='swin', family='swin')
+SWIN_ARMS: Tuple[Arm, ...] = (
+    SWIN_PRETRAIN,
+    Arm('swin_scalenet', "Swin ScaleNet: cyclic + LoRA (E' epochs)",
+        _recipe('scalenet_swin_2x_fmnist.py'), 'L', "E'", 'pretrained', grown=True, lora=True,
+        group='swin', family='swin'),
+    Arm('swin_continue', "Swin control: base trained E' more epochs, not grown",
+        _recipe('swin_continue_fmnist.py'), 'L', "E'", 'pretrained', group='swin',
+        family='swin'),
+)
+#: Every arm a command line may name: the default ones, then the Swin ones.
+ALL_ARMS: Tuple[Arm, ...] = ARMS + SWIN_ARMS
+ARMS_BY_NAME: Dict[str, Arm] = {arm.name: arm for arm in ALL_ARMS}
+#: The base runs, one per family: each publishes its weights for the arms that start from it.
+BASE_ARMS: Tuple[Arm, ...] = (PRETRAIN, SWIN_PRETRAIN)
+
+
+def base_arm(arm: Arm) -> Arm:
+    """The base arm whose run an arm that does not start from scratch starts from."""
+    return SWIN_PRETRAIN if swin_arms.is_swin(arm) else PRETRAIN
+
+
+def published_name(arm: Arm) -> str:
+    """The name of the weights-only file a base run publishes."""
+    return swin_arms.PUBLISHED_NAME if swin_arms.is_swin(arm) else 'vit_L.pth'
+
+
+def run_fingerprint(settings: Settings, arm: Arm) -> str:
+    """The fingerprint of the settings an arm's training depends on (the Swin arms' leaves
+    out the ViT sizes, :func:`.swin_arms.fingerprint`)."""
+    if swin_arms.is_swin(arm):
+        return swin_arms.fingerprint(settings, arm)
+    return settings.fingerprint(arm)
 #: The arm whose config, at step 0, is exported as the stacked (unshared) checkpoint.
 STACKING_SOURCE = ARMS_BY_NAME['shared_noadapter']
 
@@ -279,8 +322,12 @@ def subset(size: int) -> Optional[int]:
     return size or None
 
 
-def common_options(settings: Settings, seed: int, data_root: str) -> Dict[str, Any]:
-    """``--cfg-options`` shared by every run of a seed: sizes, data, recipe, seed."""
+def common_options(settings: Settings, seed: int, data_root: str,
+                   arm: Optional[Arm] = None) -> Dict[str, Any]:
+    """``--cfg-options`` shared by every run of a seed: sizes, data, recipe, seed (for a Swin
+    ``arm``, :func:`.swin_arms.common_options`: no ViT sizes)."""
+    if arm is not None and swin_arms.is_swin(arm):
+        return swin_arms.common_options(settings, seed, data_root)
     options: Dict[str, Any] = {
         'model.backbone.arch.embed_dims': settings.embed_dims,
         'model.backbone.arch.num_heads': settings.num_heads,
@@ -301,6 +348,8 @@ def common_options(settings: Settings, seed: int, data_root: str) -> Dict[str, A
 
 def arm_options(arm: Arm, settings: Settings) -> Dict[str, Any]:
     """``--cfg-options`` specific to an arm: its depth, epochs, adapter rank and lr."""
+    if swin_arms.is_swin(arm):
+        return swin_arms.arm_options(arm, settings)
     layers = settings.layers if arm.depth == 'L' else settings.deep_layers
     options: Dict[str, Any] = {'model.backbone.arch.num_layers': layers,
                                'train_cfg.max_epochs': arm_epochs(arm, settings)}
@@ -326,7 +375,10 @@ def arm_epochs(arm: Arm, settings: Settings) -> int:
 
 
 def arm_layers(arm: Arm, settings: Settings) -> Tuple[int, int]:
-    """``(layers run, layers stored)``: the grown arms run ``scale * L`` instances of L."""
+    """``(layers run, layers stored)``: the grown arms run ``scale * L`` instances of L (a
+    Swin arm: its blocks over all stages)."""
+    if swin_arms.is_swin(arm):
+        return swin_arms.arm_layers(arm, settings, osp.join(REPO_ROOT, arm.config))
     if arm.grown:
         return settings.deep_layers, settings.layers
     layers = settings.layers if arm.depth == 'L' else settings.deep_layers
@@ -336,19 +388,25 @@ def arm_layers(arm: Arm, settings: Settings) -> Tuple[int, int]:
 def plan_runs(settings: Settings, work_dir: str, data_root: str,
               arms: Tuple[Arm, ...] = ARMS) -> List[Run]:
     """Every run of the experiment: the base runs first (the others wait for them), then
-    seed by seed, so the first seed's complete comparison is available earliest."""
+    seed by seed, so the first seed's complete comparison is available earliest. Each growth
+    arm depends on its family's base (:func:`base_arm`), which is added when not selected."""
     selected = list(arms)
-    if any(arm.init != 'scratch' for arm in arms) and PRETRAIN not in selected:
-        selected.insert(0, PRETRAIN)
-    order = [(PRETRAIN, seed) for seed in settings.seeds if PRETRAIN in selected]
-    order += [(arm, seed) for seed in settings.seeds for arm in selected if arm is not PRETRAIN]
+    for arm in arms:
+        if arm.init != 'scratch' and base_arm(arm) not in selected:
+            selected.insert(0, base_arm(arm))
+    for arm in selected:
+        if swin_arms.is_swin(arm) and arm.grown:
+            swin_arms.check_scale(settings, osp.join(REPO_ROOT, arm.config))
+    bases = [base for base in BASE_ARMS if base in selected]
+    order = [(base, seed) for base in bases for seed in settings.seeds]
+    order += [(arm, seed) for seed in settings.seeds for arm in selected if arm not in bases]
     runs: List[Run] = []
     for arm, seed in order:
-        options = common_options(settings, seed, data_root)
+        options = common_options(settings, seed, data_root, arm)
         options.update(arm_options(arm, settings))
         runs.append(Run(arm=arm, seed=seed,
                         work_dir=osp.join(work_dir, 'runs', run_name(arm.name, seed)),
                         config=osp.join(REPO_ROOT, arm.config), cfg_options=options,
-                        depends_on=(run_name(PRETRAIN.name, seed)
+                        depends_on=(run_name(base_arm(arm).name, seed)
                                     if arm.init != 'scratch' else None)))
     return runs

@@ -57,11 +57,12 @@ def test_main_job_end_to_end_and_rerun(tmp_path: Path, run_tool) -> None:
     out = run_tool(_job(work_dir, data_root), timeout=900).stdout
 
     # Every run went through the project's tools, with mmengine's progress logging.
-    for config in ('vit_L4_fmnist.py', 'scalenet_2x_fmnist.py', 'vit_L4_continue_fmnist.py'):
+    for config in ('vit_L4_fmnist.py', 'scalenet_2x_fmnist.py', 'vit_L4_continue_fmnist.py',
+                   'vit_L8_fmnist.py'):
         assert f'{TRAIN}/{config}' in out and f'{TEST}/{config}' in out
     assert 'Epoch(train) [1][4/4]' in out  # 256 images in batches of 64
     runs = work_dir / 'runs'
-    for run in ('pretrain_seed0', 'scalenet_seed0', 'continue_seed0'):
+    for run in ('pretrain_seed0', 'scalenet_seed0', 'continue_seed0', 'scratch_seed0'):
         assert (runs / run / 'epoch_1.pth').is_file()
         assert list((runs / run).glob('*/*.log'))
 
@@ -75,7 +76,7 @@ def test_main_job_end_to_end_and_rerun(tmp_path: Path, run_tool) -> None:
     assert 'load head. in model from' in scale_log
 
     # The table: tools/test.py's accuracy of each model on the 200 test images, params, times.
-    assert set(rows) == {'pretrain', 'scalenet', 'continue'}
+    assert set(rows) == {'pretrain', 'scalenet', 'continue', 'scratch'}  # the default arms
     for row in rows.values():
         assert row['test']['images'] == 200
         assert 0.0 <= row['final_top1'] <= 100.0
@@ -90,14 +91,24 @@ def test_main_job_end_to_end_and_rerun(tmp_path: Path, run_tool) -> None:
     assert '| 4 (2) | ' in table  # the ScaleNet row
     assert 'first 200 test images' in table and '## Claims' in table
     # it says what one seed and three arms cannot show, and which claims it did not measure
-    assert 'What this shows' in table and 'add --scratch' in table
-    assert "not measured (needs the arms 'scalenet' and 'scratch'" in table
+    # it says what one seed cannot show; every protocol claim is measured (the deep model
+    # from scratch is a default arm), and each row has the training accuracy
+    assert 'What this shows' in table and 'seed spread' in table
+    claims = [line for line in table.split('## Claims')[1].splitlines()
+              if line.startswith('- ')]
+    for paper_says in ('beats the base model it grew from', 'trained as long without growing',
+                       'reaches the deep model trained from scratch'):
+        line = next(line for line in claims if paper_says in line)
+        assert 'not measured' not in line and 'hold' in line.lower()  # a verdict
+    for row in rows.values():
+        assert 0.0 <= row['train_top1'] <= 100.0
+        assert row['train_eval']['images'] == 256  # every trained image (fewer than 10,000)
     assert table in out.replace('\r', '')
 
     # Re-running with the same options reuses every run.
     again = run_tool(_job(work_dir, data_root), timeout=600).stdout
     assert '[experiment] $' not in again  # no tool was started
-    assert again.count('] reused: test top-1') == 3
+    assert again.count('] reused: test top-1') == 4
     assert _rows(work_dir)['scalenet']['final_top1'] == rows['scalenet']['final_top1']
 
 
@@ -105,17 +116,18 @@ def test_main_job_end_to_end_and_rerun(tmp_path: Path, run_tool) -> None:
 def test_changed_options_rerun_only_what_changed(tmp_path: Path, run_tool) -> None:
     """A new LoRA rank retrains the ScaleNet run and keeps the base."""
     work_dir, data_root = tmp_path / 'quickstart', tmp_path / 'fashion_mnist'
-    run_tool(_job(work_dir, data_root, ['--no-baseline']), timeout=900)
+    run_tool(_job(work_dir, data_root, ['--no-baseline', '--no-scratch']), timeout=900)
     base = work_dir / 'runs' / 'pretrain_seed0' / 'epoch_1.pth'
     first = osp.getmtime(base)
-    out = run_tool(_job(work_dir, data_root, ['--no-baseline', '--lora-rank', '1']),
+    out = run_tool(_job(work_dir, data_root,
+                        ['--no-baseline', '--no-scratch', '--lora-rank', '1']),
                    timeout=900).stdout
     assert f'{TRAIN}/vit_L4_fmnist.py' not in out
     assert f'{TRAIN}/scalenet_2x_fmnist.py' in out
     assert '[pretrain_seed0] reused' in out
     assert osp.getmtime(base) == first
     rows = _rows(work_dir)
-    assert set(rows) == {'pretrain', 'scalenet'}  # --no-baseline
+    assert set(rows) == {'pretrain', 'scalenet'}  # --no-baseline --no-scratch
     assert rows['scalenet']['params']['total'] - rows['pretrain']['params']['total'] == \
         4 * 1 * 512  # rank 1
 
@@ -125,7 +137,8 @@ def test_a_killed_job_resumes_the_interrupted_run(tmp_path: Path, tool_environme
     """SIGKILL of the whole job while the base trains epoch 2 of 3: the next invocation resumes
     that run from epoch 1's checkpoint (mmengine ``--resume``) instead of starting it again."""
     work_dir, data_root = tmp_path / 'quickstart', tmp_path / 'fashion_mnist'
-    cmd = [*_job(work_dir, data_root, ['--no-baseline']), '--pretrain-epochs', '3',
+    cmd = [*_job(work_dir, data_root, ['--no-baseline', '--no-scratch']),
+           '--pretrain-epochs', '3',
            '--train-size', '2048']
     run_dir = work_dir / 'runs' / 'pretrain_seed0'
     job = subprocess.Popen(cmd, cwd=REPO, env=tool_environment(), stdout=subprocess.DEVNULL,

@@ -66,7 +66,7 @@ def test_same_recipe_for_every_arm_except_depth_epochs_init_and_lr():
                 'model.backbone.adapter.rank', 'optim_wrapper.optimizer.lr'}
     shared = [{k: v for k, v in r.cfg_options.items() if k not in arm_keys} for r in runs]
     assert all(s == shared[0] for s in shared)
-    assert shared[0]['train_dataloader.dataset.indices'] == settings.train_size
+    assert shared[0]['train_dataloader.dataset.indices'] is None  # the default: all 60,000
     assert all(shared[0][f'{loader}.dataset.data_root'] == '/data'
                for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'))
 

@@ -1,6 +1,7 @@
 """End to end: ``experiments/reproduce_scalenet.py`` at tiny sizes (64 training and 64 test images,
-one seed, two epochs) runs every arm through ``tools/train.py`` and ``tools/test.py`` and writes
-the table, the JSON results and the plot, with every field filled."""
+one seed, two epochs) runs every arm (the protocol, the ablations, the plateau check and the
+adapter study) through ``tools/train.py`` and ``tools/test.py`` and writes the table, the regime
+test, the claims, the adapter study, the JSON results and the plot, with every field filled."""
 import json
 import os.path as osp
 import subprocess
@@ -34,7 +35,8 @@ def test_tiny_experiment_runs_every_arm_and_writes_table_and_plot(tmp_path):
     assert {r['arm'] for r in results['runs'].values()} == {a.name for a in ARMS}
     for run in results['runs'].values():
         assert run['status'] == 'ok', run
-        epochs = 3 if run['arm'] == 'scratch' else 2
+        # the deep model from scratch: --scratch-epochs; the plateau check: 1.5E = 3
+        epochs = 3 if run['arm'] in ('scratch', 'pretrain_long') else 2
         assert [e for e, _ in run['curve']] == list(range(1, epochs + 1)), run['run']
         assert run['params']['total'] > 0 and run['wall_s'] > 0 and run['cpu_s'] > 0
         # the reported top-1 is tools/test.py's, on the 64 test images asked for
@@ -44,19 +46,42 @@ def test_tiny_experiment_runs_every_arm_and_writes_table_and_plot(tmp_path):
         log = open(run['log']).read()
         assert 'Epoch(train) [1][2/2]' in log and '[3/' not in log, run['run']
         assert 'Epoch(val) [1][1/1]' in log  # 48 validation images, batch of 64
+        # the training accuracy: tools/test.py on every one of the 64 training images
+        assert run['train_eval']['images'] == 64 and 0.0 <= run['train_top1'] <= 100.0
     assert 'training images: 64 ' in (work / 'results.md').read_text()
     params = {r['arm']: r['params']['total'] for r in results['runs'].values()}
     assert params['shared_noadapter'] == params['pretrain']  # sharing adds nothing
     assert params['pretrain'] < params['scalenet'] < params['stacking'] == params['scratch']
 
     table = (work / 'results.md').read_text()
-    rows = [line for line in table.splitlines() if line.startswith('| ') and
-            not line.startswith('| arm')]
+    lines = table.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith('| arm |'))
+    rows = []  # the main table: from its header to the first line that is not a row
+    for line in lines[header + 2:]:
+        if not line.startswith('| '):
+            break
+        rows.append(line)
     assert len(rows) == len(ARMS)
     for row in rows:
         cells = [c.strip() for c in row.strip('|').split('|')]
-        assert len(cells) == 10 and all(cells), row
+        assert len(cells) == 11 and all(cells), row
     assert '## Claims' in table and 'accuracy.png' in table
+    # the regime test: each of its three checks measured, with a verdict
+    assert [c['check'] for c in results['regime']] == ['plateau', 'underfits', 'growth_helps']
+    assert all(c['holds'] in (True, False) for c in results['regime'])
+    assert '## Regime' in table and 'not measured' not in table.split('## Regime')[1].split(
+        '## Claims')[0]
+    # every claim measured (all arms ran)
+    claims = table.split('## Claims')[1].split('##')[0]
+    assert claims.count('- ') >= 5 and 'not measured' not in claims
+    # the adapter study: every study arm, plain sharing and the default ScaleNet, ranked
+    study = {row['arm'] for row in results['adapter_study']}
+    assert study == {a.name for a in ARMS if a.group == 'study'} | {'scalenet',
+                                                                    'shared_noadapter'}
+    assert '## Adapter study' in table and '(reference)' in table
+    # the study arms differ from ScaleNet only in the adapter: their parameter counts say so
+    assert params['lora_rank1'] < params['scalenet'] < params['lora_rank16']
+    assert params['lora_inserted'] < params['scalenet'] == params['adapter_lr4']
     png = (work / 'accuracy.png').read_bytes()
     assert png[:8] == b'\x89PNG\r\n\x1a\n'
     stacked = work / 'runs' / 'stacking_seed0' / 'stacked_init.pth'

@@ -5,7 +5,7 @@ epochs and data) except that the model keeps its L layers. Comparing the two sep
 gain of the deeper ScaleNet model from the gain of simply training longer.
 ``tools/run_main_job.py`` runs it unless ``--no-baseline`` is given.
 
-Batch: 1 process x 64 images (``1xb64``), lr 5e-4.
+Batch: 1 process x 64 images (``1xb64``), lr 2e-3 (step (a)'s, as for step (b)).
 """
 _base_ = ['./vit_L4_fmnist.py']
 custom_imports = dict(imports=['scalenet_mm'], allow_failed_imports=False)
@@ -17,5 +17,4 @@ model = dict(
                             prefix='head.')),
 )
 
-optim_wrapper = dict(optimizer=dict(lr=5e-4))
 train_cfg = dict(max_epochs=3)
