@@ -59,10 +59,10 @@ class Settings:
             image the run used).
         batch_size: images per optimizer step.
         lr: AdamW peak learning rate of the runs from scratch (the base, the deep model).
-        growth_lr: AdamW peak learning rate of the runs that start from the base model.
-            Re-warming a converged model to the from-scratch peak undoes much of its training
-            within a few epochs (docs/evidence.md), so these runs get a fine-tuning rate, the
-            same for every one of them.
+        growth_lr: AdamW peak learning rate of the runs that start from the base model, the
+            same for every one of them. On all 60,000 images (the base underfits) every growth
+            arm ended highest at the from-scratch rate, of 5e-4, 1e-3 and 2e-3 (docs/evidence.md,
+            "Sizing"); on 10,000 images (the base overfits) a fine-tuning rate was better.
         seeds: one full set of runs per seed (each seed trains its own base model).
     """
     layers: int = 4
