@@ -1,15 +1,20 @@
-"""Benchmark ScaleNet against plain ViTs of the same depth, side by side in one run.
+"""Benchmark ScaleNet against plain ViTs (or Swins) of the same depth, side by side in one run.
 
 Measures a training step (forward, backward, AdamW), peak training memory (a fresh process per
 model), inference images/s (ScaleNet with live adapters and with merged weights, the exported
 plain ViT), unique parameters, AdamW state, checkpoint size and FLOPs per image for ScaleNet,
 mmpretrain's and timm's plain ViT of the same depth and the pretrained L-layer ViT. Prints a
 table with every figure as a ratio to the plain mmpretrain ViT and writes the JSON.
+``--family swin`` does the same for ScaleNetSwin against mmpretrain's and timm's
+``SwinTransformer`` of the same per-stage depths (``--arch tiny --depth 2``: 2-2-6-2 ->
+4-4-12-4 blocks).
 
-Example::
+Examples::
 
     python benchmarks/benchmark.py --arch deit-small --depth 2 --batch-size 8 \
         --repeats 5 --warmup 1 --out work_dirs/bench/deit-s2x_b8.json
+    python benchmarks/benchmark.py --family swin --arch tiny --depth 2 --batch-size 8 \
+        --isolate --threads 1 --timer cpu --out work_dirs/bench/swin-t2x_b8.json
 
 Timings interleave the models (A B C A B C ...) and report medians; on a shared machine run
 the whole comparison in one invocation and read the ratios, not the absolute numbers.
@@ -31,7 +36,9 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from benchmarks.harness.benchmark import BenchmarkConfig, run_benchmark  # noqa: E402
-from benchmarks.harness.models import MODEL_NAMES, REFERENCE_MODEL, parse_arch  # noqa: E402
+from benchmarks.harness.families import (DEFAULT_ARCH, FAMILIES, model_word,  # noqa: E402
+                                         parse_arch, pretrained_label)
+from benchmarks.harness.models import MODEL_NAMES, REFERENCE_MODEL  # noqa: E402
 from benchmarks.harness.report import (format_key_ratios, format_paired_ratios,  # noqa: E402
                                        format_table, format_throughput)
 from scalenet_mm.engine.atomic_checkpoint import atomic_write  # noqa: E402
@@ -39,12 +46,18 @@ from scalenet_mm.engine.atomic_checkpoint import atomic_write  # noqa: E402
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--arch', default='deit-small',
-                        help="mmpretrain arch name (deit-tiny/small/base, ...) or a JSON dict "
-                             "with embed_dims, num_layers, num_heads, feedforward_channels")
+    parser.add_argument('--family', choices=FAMILIES, default='vit',
+                        help='vit: ScaleNetViT vs plain ViTs; swin: ScaleNetSwin vs plain Swins '
+                             'of the same per-stage depths')
+    parser.add_argument('--arch', default=None,
+                        help="vit: mmpretrain arch name (deit-tiny/small/base, ...) or a JSON "
+                             "dict with embed_dims, num_layers, num_heads, feedforward_channels; "
+                             "swin: tiny/small/base/large or a JSON dict with embed_dims, "
+                             "depths, num_heads. Default: "
+                             + ', '.join(f'{a} ({f})' for f, a in DEFAULT_ARCH.items()))
     parser.add_argument('--depth', type=float, default=2.0,
                         help='depth factor of the scaled model (2 = twice the layers; it must '
-                             'give a whole number of layers)')
+                             'give a whole number of layers, in every stage for swin)')
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:N]'")
@@ -100,12 +113,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
+    arch_text = args.arch if args.arch is not None else DEFAULT_ARCH[args.family]
     try:
-        arch = parse_arch(args.arch)
+        arch = parse_arch(args.family, arch_text)
     except ValueError as error:
         sys.exit(f'error: {error}')
     config = BenchmarkConfig(
-        arch=arch, depth=float(args.depth),
+        family=args.family, arch=arch, depth=float(args.depth),
         batch_size=args.batch_size, img_size=args.img_size, device=args.device,
         dtype=args.dtype, compile=args.compile, repeats=args.repeats, warmup=args.warmup,
         models=tuple(args.models), timer=args.timer, reference=args.reference,
@@ -126,8 +140,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
     result = run_benchmark(config, log, on_phase=save)
     shape = result['shape']
     machine = result['machine']
-    print(f"arch={args.arch} ({shape['num_layers']} -> {shape['scaled_layers']} layers, "
-          f"width {shape['embed_dims']}), batch {args.batch_size}, {args.img_size}px, "
+    print(f"{args.family} arch={arch_text} ({shape['num_layers']} -> {shape['scaled_layers']} "
+          f"{'blocks' if args.family == 'swin' else 'layers'}, width {shape['embed_dims']}), "
+          f"batch {args.batch_size}, {args.img_size}px, "
           f"{args.device} {args.dtype}{' compiled' if args.compile else ''}, "
           f"median of {args.repeats} interleaved rounds after {args.warmup} warm-up, "
           f"{args.timer} time")
@@ -135,10 +150,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
           f"{machine['torch_threads']}{', ' + machine['gpu'] if 'gpu' in machine else ''}; "
           f"load average start {machine['loadavg_start']} end {machine['loadavg_end']}; "
           f"wall {result['wall_s']:.0f} s")
-    labels = {'pretrained': f"pretrained (L={shape['num_layers']})"}
-    print(format_table(result['models'], result['reference'], labels))
-    print(format_key_ratios(result['models']))
-    paired = format_paired_ratios(result['models'])
+    labels = {'pretrained': pretrained_label(shape)}
+    word = model_word(args.family)
+    print(format_table(result['models'], result['reference'], labels, shape))
+    print(format_key_ratios(result['models'], word))
+    paired = format_paired_ratios(result['models'], word)
     if paired:
         print(paired)
     print(format_throughput(result['models'], result.get('peak_tflops')))

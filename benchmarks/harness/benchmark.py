@@ -1,7 +1,10 @@
-"""The ScaleNet benchmark: speed, memory and size of ScaleNet against plain ViTs, in one run.
+"""The ScaleNet benchmark: speed, memory and size of ScaleNet against plain ViTs or Swins, in
+one run.
 
-:func:`run_benchmark` builds the models of :mod:`benchmarks.harness.models` for one arch,
-depth, batch, resolution, device and dtype and measures, side by side:
+:func:`run_benchmark` builds the models of one family (:mod:`benchmarks.harness.families`:
+``vit``, the models of :mod:`benchmarks.harness.models`; ``swin``, those of
+:mod:`benchmarks.harness.swin_models`) for one arch, depth, batch, resolution, device and
+dtype and measures, side by side:
 
 * training step (forward, cross-entropy, backward, AdamW step): median seconds and images/s,
   timed in interleaved rounds, by wall clock and by process CPU time (``timer`` picks the one
@@ -14,7 +17,7 @@ depth, batch, resolution, device and dtype and measures, side by side:
   shared block counted; ScaleNet also per instance).
 
 The result is a JSON-able dict; :func:`benchmarks.harness.report.format_table` prints it with
-every figure as a ratio to the reference (the plain mmpretrain ViT of the same depth).
+every figure as a ratio to the reference (the plain mmpretrain ViT / Swin of the same depth).
 """
 import copy
 import math
@@ -32,10 +35,10 @@ from scalenet_mm.utils.complexity import (count_flops, count_parameter_uses,
                                           count_unique_parameters, lora_merge_flops,
                                           scalenet_instance_flops, scalenet_parameter_split)
 
+from .families import FAMILIES, build_models, check_family, default_arch, resolve_shape
 from .isolated import isolated_train_times, keep_freed_memory
 from .memory import measure_in_subprocess
-from .models import (INFERENCE_ONLY, MODEL_NAMES, REFERENCE_MODEL, build_models, resolve_arch,
-                     scaled_depth)
+from .models import INFERENCE_ONLY, MODEL_NAMES, REFERENCE_MODEL
 from .report import compute_ratios, key_ratios, paired_ratios
 from .sizes import checkpoint_file_bytes, optimizer_state_bytes
 from .throughput import achieved_tflops, peak_tflops
@@ -48,8 +51,10 @@ Log = Callable[[str], None]
 @dataclass
 class BenchmarkConfig:
     """What to benchmark; the fields mirror ``benchmarks/benchmark.py``'s options."""
-    arch: Union[str, Dict[str, int]] = 'deit-small'
-    depth: float = 2.0
+    #: None: the family's default (``deit-small`` for vit, ``tiny`` for swin)
+    arch: Optional[Union[str, Dict[str, Any]]] = None
+    #: a factor (both families), an explicit layer count (vit) or per-stage counts (swin)
+    depth: Union[float, List[int]] = 2.0
     batch_size: int = 8
     img_size: int = 224
     device: str = 'cpu'
@@ -75,9 +80,16 @@ class BenchmarkConfig:
     #: make glibc keep freed memory (no page faults after warm-up; see benchmarks/harness/isolated.py)
     keep_memory: bool = False
     extra: Dict[str, Any] = field(default_factory=dict)
+    #: 'vit' (ScaleNetViT vs plain ViTs) or 'swin' (ScaleNetSwin vs plain Swins)
+    family: str = 'vit'
+
+    def __post_init__(self) -> None:
+        if self.arch is None and self.family in FAMILIES:
+            self.arch = default_arch(self.family)
 
     def validate(self) -> None:
         """Raise ValueError naming a bad option."""
+        check_family(self.family)
         unknown = sorted(set(self.models) - set(MODEL_NAMES))
         if unknown or not self.models:
             raise ValueError(f'models={list(self.models)} is invalid; choose from '
@@ -96,8 +108,7 @@ class BenchmarkConfig:
                              f'dense peak TFLOP/s at dtype={self.dtype} as a positive number '
                              f'(e.g. 989.4 for an H100/H200 in bf16), or leave it unset to '
                              f'look the GPU up')
-        resolve_arch(self.arch)
-        scaled_depth(self.arch, self.depth)
+        resolve_shape(self.family, self.arch, self.depth)
         check_device(self.device, self.dtype)
 
 
@@ -161,10 +172,11 @@ def _round_logger(log: Log, phase: str, repeats: int,
 
 def _worker_spec(config: BenchmarkConfig, name: str) -> Dict[str, Any]:
     """What a worker process (isolated timing, peak memory) needs to build ``name``'s step."""
-    return dict(model=name, arch=config.arch, depth=config.depth, img_size=config.img_size,
-                batch_size=config.batch_size, device=config.device, dtype=config.dtype,
-                compile=config.compile, num_classes=config.num_classes, seed=config.seed,
-                threads=torch.get_num_threads(), lr=config.lr, keep_memory=config.keep_memory)
+    return dict(model=name, family=config.family, arch=config.arch, depth=config.depth,
+                img_size=config.img_size, batch_size=config.batch_size, device=config.device,
+                dtype=config.dtype, compile=config.compile, num_classes=config.num_classes,
+                seed=config.seed, threads=torch.get_num_threads(), lr=config.lr,
+                keep_memory=config.keep_memory)
 
 
 def _note_unsteady(result: Dict[str, Any], log: Log, phase: str, samples: Samples) -> None:
@@ -233,17 +245,16 @@ def run_benchmark(config: BenchmarkConfig, log: Optional[Log] = None,
                                   reference=config.reference)
     result['peak_tflops'] = (config.peak_tflops if config.peak_tflops is not None else
                              peak_tflops(result['machine'].get('gpu'), config.dtype))
-    settings = resolve_arch(config.arch)
-    result['shape'] = dict(settings, scaled_layers=scaled_depth(config.arch, config.depth))
+    result['shape'] = resolve_shape(config.family, config.arch, config.depth)
 
     def phase_done(phase: str) -> None:
         result['phases_done'] = result.get('phases_done', []) + [phase]
         if on_phase is not None:
             on_phase(_finish(result, fields, config.reference, started))
 
-    log(f'building {list(config.models)} ...')
-    models = build_models(config.models, config.arch, config.depth, config.img_size,
-                          config.num_classes, config.seed)
+    log(f'building {list(config.models)} ({config.family}) ...')
+    models = build_models(config.family, config.models, config.arch, config.depth,
+                          config.img_size, config.num_classes, config.seed)
     fields: Dict[str, Dict[str, Any]] = {name: {} for name in config.models}
     images = torch.randn(config.batch_size, 3, config.img_size, config.img_size)
     if 'exported' in models and 'scalenet' in models:

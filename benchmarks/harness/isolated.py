@@ -110,8 +110,9 @@ def _page_faults() -> int:
 def serve(spec: Dict[str, Any], commands: IO[str], replies: IO[str]) -> None:
     """Worker side: build ``spec['model']``, then answer ``step`` lines until ``quit``/EOF.
 
-    ``spec`` has the keys of the memory worker (``model, arch, depth, img_size, batch_size,
-    device, dtype, compile, num_classes, seed, threads``), plus ``lr`` and ``keep_memory``.
+    ``spec`` has the keys of the memory worker (``model, family, arch, depth, img_size,
+    batch_size, device, dtype, compile, num_classes, seed, threads``), plus ``lr`` and
+    ``keep_memory``.
     """
     if spec.get('keep_memory'):
         keep_freed_memory()

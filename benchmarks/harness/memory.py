@@ -54,13 +54,15 @@ def peak_rss_bytes() -> int:
 def measure(spec: Dict[str, Any]) -> Dict[str, Any]:
     """Build ``spec['model']`` and run ``spec['steps']`` training steps; return peak memory.
 
-    ``spec`` holds the benchmark settings: ``model, arch, depth, img_size, batch_size,
-    device, dtype, compile, steps, num_classes, seed`` and optionally ``threads``.
+    ``spec`` holds the benchmark settings: ``model, family, arch, depth, img_size,
+    batch_size, device, dtype, compile, steps, num_classes, seed`` and optionally ``threads``.
     """
     import mmpretrain.models.backbones  # noqa: F401  (import every builder before the baseline)
+    import timm.models.swin_transformer  # noqa: F401
     import timm.models.vision_transformer  # noqa: F401
     import torch
 
+    import scalenet_mm.models.backbones.scalenet_swin  # noqa: F401
     import scalenet_mm.models.backbones.scalenet_vit  # noqa: F401
     from .timing import build_train_step
 

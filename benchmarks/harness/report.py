@@ -1,7 +1,9 @@
 """Ratios to a reference model and the side-by-side table a benchmark prints.
 
-Every figure is shown with its ratio to the reference model (the plain ViT of the same depth),
-so one run's numbers can be read without knowing how fast the machine was.
+Every figure is shown with its ratio to the reference model (the plain ViT or Swin of the same
+depth), so one run's numbers can be read without knowing how fast the machine was. The ratio
+labels of the JSON (:data:`KEY_RATIOS`, :data:`PAIRED_RATIOS`) say "ViT" for both families, so
+they stay one set of keys; the printed lines say "Swin" for a Swin run (``word``).
 """
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -63,8 +65,12 @@ def compute_ratios(models: Dict[str, Dict[str, Any]], reference: str
 
 
 def format_table(models: Dict[str, Dict[str, Any]], reference: str,
-                 labels: Optional[Dict[str, str]] = None) -> str:
-    """A fixed-width table: each cell is ``value (ratio x)``; ratios are to ``reference``."""
+                 labels: Optional[Dict[str, str]] = None,
+                 shape: Optional[Dict[str, Any]] = None) -> str:
+    """A fixed-width table: each cell is ``value (ratio x)``; ratios are to ``reference``.
+
+    With ``shape`` (a result's ``shape``) the first line names the model family and shape.
+    """
     ratios = compute_ratios(models, reference)
     labels = labels or {}
     header = ['model'] + [title for _, title, _ in COLUMNS]
@@ -83,6 +89,9 @@ def format_table(models: Dict[str, Dict[str, Any]], reference: str,
     out = ['  '.join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip()
            for line in lines]
     out.insert(1, '  '.join('-' * width for width in widths))
+    if shape is not None:
+        from .families import describe_shape
+        out.insert(0, describe_shape(shape))
     return '\n'.join(out)
 
 
@@ -118,6 +127,8 @@ KEY_RATIOS: Tuple[Tuple[str, str, str, str, str], ...] = (
      'exported', 'infer_img_s'),
     ('unique params: ScaleNet / pretrained L-layer ViT', 'scalenet', 'params', 'pretrained',
      'params'),
+    ('unique params: ScaleNet / plain same-depth ViT', 'scalenet', 'params', 'mmpretrain',
+     'params'),
     ('checkpoint: ScaleNet / pretrained L-layer ViT', 'scalenet', 'checkpoint_bytes',
      'pretrained', 'checkpoint_bytes'),
     ('AdamW state: ScaleNet / plain same-depth ViT', 'scalenet', 'optimizer_state_bytes',
@@ -140,9 +151,15 @@ def key_ratios(models: Dict[str, Dict[str, Any]]) -> Dict[str, Optional[float]]:
     return out
 
 
-def format_key_ratios(models: Dict[str, Dict[str, Any]]) -> str:
+def _worded(label: str, word: str) -> str:
+    """``label`` with its plain models called ``word`` (``'Swin'``) instead of ``ViT``."""
+    return label.replace('ViT', word) if word != 'ViT' else label
+
+
+def format_key_ratios(models: Dict[str, Dict[str, Any]], word: str = 'ViT') -> str:
     """One line per key ratio, for the end of a benchmark's output."""
-    return '\n'.join(f'{label}: {value:.3f}' if value is not None else f'{label}: -'
+    return '\n'.join(f'{_worded(label, word)}: {value:.3f}' if value is not None
+                     else f'{_worded(label, word)}: -'
                      for label, value in key_ratios(models).items())
 
 
@@ -175,13 +192,13 @@ def paired_ratios(models: Dict[str, Dict[str, Any]]) -> Dict[str, Optional[Dict[
     return out
 
 
-def format_paired_ratios(models: Dict[str, Dict[str, Any]]) -> str:
+def format_paired_ratios(models: Dict[str, Dict[str, Any]], word: str = 'ViT') -> str:
     """One line per paired ratio: median and range over the rounds."""
     lines = []
     for label, value in paired_ratios(models).items():
         if value is not None:
-            lines.append(f"{label}: median {value['median']:.3f}, range {value['low']:.3f}-"
-                         f"{value['high']:.3f} over {value['rounds']} rounds")
+            lines.append(f"{_worded(label, word)}: median {value['median']:.3f}, range "
+                         f"{value['low']:.3f}-{value['high']:.3f} over {value['rounds']} rounds")
     return '\n'.join(lines)
 
 

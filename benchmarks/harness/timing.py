@@ -85,15 +85,17 @@ def build_train_step(spec: Mapping[str, Any]
     """Build one benchmark model's training step (and its optimizer) from a worker ``spec``.
 
     ``spec`` keys: ``model, arch, depth, img_size, batch_size, device, dtype, compile,
-    num_classes, seed`` and optionally ``threads`` and ``lr``. Used by the worker processes
-    (peak memory, isolated timing), which each build one model of a benchmark run.
+    num_classes, seed`` and optionally ``family`` (``'vit'`` when absent), ``threads`` and
+    ``lr``. Used by the worker processes (peak memory, isolated timing), which each build one
+    model of a benchmark run.
     """
-    from .models import build_models
+    from .families import build_models
     if spec.get('threads'):
         torch.set_num_threads(int(spec['threads']))
     device = torch.device(spec['device'])
-    model = build_models([spec['model']], spec['arch'], spec['depth'], spec['img_size'],
-                         spec['num_classes'], spec['seed'])[spec['model']].to(device)
+    model = build_models(spec.get('family', 'vit'), [spec['model']], spec['arch'],
+                         spec['depth'], spec['img_size'], spec['num_classes'],
+                         spec['seed'])[spec['model']].to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=spec.get('lr', 1e-4),
                                   weight_decay=0.05)
     images = torch.randn(spec['batch_size'], 3, spec['img_size'], spec['img_size'],

@@ -142,7 +142,8 @@ class _BoundCall(nn.Module):
 
 
 def per_call_flops(model: nn.Module, inputs: Inputs,
-                   module_type: Optional[Type[nn.Module]] = None,
+                   module_type: Optional[Union[Type[nn.Module],
+                                               Tuple[Type[nn.Module], ...]]] = None,
                    label: Optional[Callable[[nn.Module, Tuple[Any, ...]], str]] = None
                    ) -> List[Tuple[str, int]]:
     """FLOPs of every call of every ``module_type`` module during ``model(*inputs)``, in order.
@@ -154,7 +155,8 @@ def per_call_flops(model: nn.Module, inputs: Inputs,
     Args:
         model: the model to run.
         inputs: its inputs.
-        module_type: the class whose calls are counted (default: ScaleNet's ``SharedBlock``).
+        module_type: the class (or a tuple of classes) whose calls are counted (default:
+            ScaleNet's ``SharedBlock``).
         label: how to name a call.
     """
     if module_type is None:
@@ -191,19 +193,23 @@ def per_call_flops(model: nn.Module, inputs: Inputs,
 
 
 def scalenet_instance_flops(backbone: nn.Module, inputs: Inputs) -> List[Tuple[str, int]]:
-    """FLOPs of each layer instance of a ScaleNet backbone (``instances.{i}->layers.{j}``).
+    """FLOPs of each layer instance of a ScaleNet backbone, in call order.
 
-    ``inputs`` is the backbone's input (or a model that contains the backbone, with its input).
+    ViT calls are named ``instances.{i}->layers.{j}``, Swin calls
+    ``stages.{s}.instances.{i}->stages.{s}.blocks.{j}`` (the calls of ``SharedBlock`` and
+    ``SharedSwinBlock``, the instance found among each call's arguments). ``inputs`` is the
+    backbone's input (or a model that contains the backbone, with its input).
     """
     names = {id(module): name for name, module in backbone.named_modules()}
     from ..method.blocks import LayerInstance, SharedBlock
+    from ..method.swin import SharedSwinBlock
 
     def label(module: nn.Module, args: Tuple[Any, ...]) -> str:
         instance = next((a for a in args if isinstance(a, LayerInstance)), None)
         inst = names.get(id(instance), '?') if instance is not None else '?'
         return f'{inst}->{names.get(id(module), "?")}'
 
-    return per_call_flops(backbone, inputs, SharedBlock, label)
+    return per_call_flops(backbone, inputs, (SharedBlock, SharedSwinBlock), label)
 
 
 def lora_merge_flops(model: nn.Module) -> int:
