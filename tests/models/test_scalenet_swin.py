@@ -168,6 +168,29 @@ def test_closed_gates_give_the_pretrained_swin():
     assert_outputs_close(model(x), pretrained(x))
 
 
+def test_inference_attention_path_equals_the_training_path():
+    """Without grad, shifted-window attention takes a second path (one bias per window of every
+    image, 4-D q/k/v, so SDPA keeps its fused CPU kernel). It must compute what the training
+    path computes, on several images (the per-image broadcast of the mask is where a reshape
+    could pair windows with the wrong image) and a non-square map, and at depth 1 what
+    mmpretrain's Swin computes without grad."""
+    model = randomize(ScaleNetSwin(**SMALL, depth=2.0, out_indices=(0, 1, 2, 3)), std=0.1)
+    model.eval()
+    x = images(batch=3, h=72, w=56, seed=4)
+    with_grad = model(x)
+    with torch.no_grad():
+        without_grad = model(x)
+    assert_outputs_close(without_grad, [t.detach() for t in with_grad])
+
+    plain = ScaleNetSwin(**SMALL, depth=1.0, adapter=None, out_indices=(0, 1, 2, 3))
+    randomize(plain, seed=6, std=0.1)
+    reference = plain_swin([2, 2, 2, 2], out_indices=(0, 1, 2, 3))
+    reference.load_state_dict(plain.state_dict(), strict=True)
+    plain.eval(), reference.eval()
+    with torch.no_grad():
+        assert_outputs_close(plain(x), reference(x))
+
+
 def test_with_cp_gives_the_same_outputs_and_gradients():
     torch.manual_seed(0)
     model = randomize(ScaleNetSwin(**SMALL, depth=2.0), std=0.1)
