@@ -246,9 +246,16 @@ class TensorForward(nn.Module):
 
 
 def find_scalenet_backbone(model: nn.Module) -> Optional[nn.Module]:
-    """The first submodule that is a ScaleNet backbone (has ``count_parameters`` and instances)."""
+    """The first submodule that is a ScaleNet backbone (a ``ScaleNetViT`` or ``ScaleNetSwin``).
+
+    Matched by class: a Swin keeps its instances per stage (``stages.{s}.instances``), so an
+    attribute test for ``instances`` would miss it.
+    """
+    # Imported when called, as the method classes below: counting plain models (timm's,
+    # mmpretrain's) needs neither mmpretrain's backbones nor ours to be built.
+    from ..models.backbones import ScaleNetSwin, ScaleNetViT
     for module in model.modules():
-        if hasattr(module, 'count_parameters') and hasattr(module, 'instances'):
+        if isinstance(module, (ScaleNetViT, ScaleNetSwin)):
             return module
     return None
 

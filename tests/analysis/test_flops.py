@@ -168,3 +168,33 @@ def test_get_flops_tool_agrees_with_mmpretrain_tool_on_a_plain_vit(tmp_path: Pat
         f'Params: {reference["params_str"]}'
     assert block(theirs, 'Flops') == f'Flops: {reference["flops_str"]}'
     assert block(printed, 'Flops') == f'Flops: {tool["format_size"](ours["flops"])}'
+
+
+def test_analyze_finds_a_swin_backbone_inside_a_classifier() -> None:
+    """``analyze`` (what tools/analysis/get_flops.py prints) on an mmpretrain classifier around a
+    2x ``ScaleNetSwin``: the backbone is found through the classifier although its instances
+    live per stage, so the shared / per-instance split and one FLOP figure per instance (in
+    call order, each naming its source block) are reported."""
+    from mmpretrain.models import ImageClassifier
+
+    from scalenet_mm.models import ScaleNetSwin
+    from scalenet_mm.utils.complexity import analyze, find_scalenet_backbone
+
+    arch = dict(embed_dims=16, depths=[2, 2], num_heads=[1, 2])
+    backbone = dict(type='ScaleNetSwin', arch=arch, depth=2.0, img_size=32, window_size=2,
+                    patch_size=4, out_indices=(1, ))
+    model = ImageClassifier(backbone=backbone, neck=dict(type='GlobalAveragePooling'),
+                            head=dict(type='LinearClsHead', num_classes=10, in_channels=32))
+    found = find_scalenet_backbone(model)
+    assert isinstance(found, ScaleNetSwin) and found is model.backbone
+
+    result = analyze(model, (3, 32, 32))
+    split = result['params_split']
+    assert split == {k: v for k, v in model.backbone.count_parameters().items()
+                     if k in ('shared', 'per_instance', 'other')}
+    assert split['shared'] > 0 and split['per_instance'] > 0
+    calls = [c['call'] for c in result['flops_per_instance']]
+    stage = 'model.backbone.stages.{}'
+    assert calls == [f'{stage.format(s)}.instances.{i}->{stage.format(s)}.blocks.{i % 2}'
+                     for s in range(2) for i in range(4)]
+    assert all(c['flops'] > 0 for c in result['flops_per_instance'])
