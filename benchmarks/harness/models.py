@@ -35,21 +35,30 @@ def resolve_arch(arch: ArchSpec) -> Dict[str, int]:
     return ScaleNetViT.parse_arch(arch)
 
 
+def arch_from_text(text: str, example: str) -> Union[str, Dict[str, Any]]:
+    """``--arch`` as typed: the name itself, or the dict a JSON text (``{...}``) decodes to.
+
+    ``example`` is the JSON dict the error message offers (each family has its own sizes).
+    Raises ValueError naming the text and the expected form when the JSON does not parse.
+    """
+    if not text.strip().startswith('{'):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f'--arch {text!r} is not valid JSON ({error.msg} at character {error.pos}); '
+            f'give a name or a dict such as \'{example}\'') from error
+
+
 def parse_arch(text: str) -> ArchSpec:
     """``--arch`` as typed on a command line: a name, or a JSON dict of the four sizes.
 
     Raises ValueError naming the text and the expected form when the JSON does not parse or
     the name / dict is not an arch (checked by :func:`resolve_arch`).
     """
-    arch: ArchSpec = text
-    if text.strip().startswith('{'):
-        try:
-            arch = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(
-                f'--arch {text!r} is not valid JSON ({error.msg} at character {error.pos}); '
-                f'give a name such as deit-base or a dict such as \'{{"embed_dims": 384, '
-                f'"num_layers": 12, "num_heads": 6, "feedforward_channels": 1536}}\'') from error
+    arch = arch_from_text(text, '{"embed_dims": 384, "num_layers": 12, "num_heads": 6, '
+                                '"feedforward_channels": 1536} (or a name such as deit-base)')
     resolve_arch(arch)
     return arch
 

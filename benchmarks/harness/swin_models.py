@@ -19,13 +19,12 @@ timm's ``global_pool='avg'`` + ``head.fc``. Drop path is 0 everywhere (as in
 :mod:`benchmarks.harness.models`), so train-mode and eval-mode forwards compute the same
 function and the timed training steps do the same work.
 """
-import json
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 
-from .models import quiet_mmengine
+from .models import arch_from_text, quiet_mmengine
 
 ArchSpec = Union[str, Dict[str, Any]]
 DepthSpec = Union[float, Sequence[int]]
@@ -52,15 +51,8 @@ def resolve_arch(arch: ArchSpec) -> Dict[str, Any]:
 def parse_arch(text: str) -> ArchSpec:
     """``--arch`` as typed on a command line: a Swin name, or a JSON dict of the three sizes
     (ValueError naming the text when it does not parse or is not a Swin arch)."""
-    arch: ArchSpec = text
-    if text.strip().startswith('{'):
-        try:
-            arch = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(
-                f'--arch {text!r} is not valid JSON ({error.msg} at character {error.pos}); '
-                f'give a name such as tiny or a dict such as \'{{"embed_dims": 96, '
-                f'"depths": [2, 2, 6, 2], "num_heads": [3, 6, 12, 24]}}\'') from error
+    arch = arch_from_text(text, '{"embed_dims": 96, "depths": [2, 2, 6, 2], '
+                                '"num_heads": [3, 6, 12, 24]} (or a name such as tiny)')
     resolve_arch(arch)
     return arch
 
