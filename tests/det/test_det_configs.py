@@ -14,7 +14,7 @@ import scalenet_mm  # noqa: F401
 from scalenet_mm.engine import LayerDecayOptimWrapperConstructor
 from scalenet_mm.models import ScaleNetViT, SimpleFeaturePyramid
 
-from conftest import (ALL_DET_CONFIGS, DET_CONFIGS, assert_one_training_step,
+from det_helpers import (ALL_DET_CONFIGS, DET_CONFIGS, assert_one_training_step,
                       write_reduced_det_config)
 
 #: tested in tests/det/test_swin_det.py

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import write_reduced_det_config
+from det_helpers import write_reduced_det_config
 
 pytestmark = pytest.mark.slow
 CONFIG = 'mask_rcnn_scalenet_b2x.py'

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from conftest import DET_CONFIGS
+from det_helpers import DET_CONFIGS
 from scalenet_mm.testing import SHAPE_CLASSES, ReducedDetSizes, write_reduced_mask_rcnn_config
 
 BASE = str(DET_CONFIGS / 'mask_rcnn_scalenet_b2x.py')

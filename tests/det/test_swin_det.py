@@ -22,7 +22,7 @@ from mmengine.utils import get_installed_path
 import scalenet_mm  # noqa: F401
 from scalenet_mm.models.backbones import ScaleNetSwin
 
-from conftest import DET_CONFIGS, assert_one_training_step, write_reduced_swin_det_config
+from det_helpers import DET_CONFIGS, assert_one_training_step, write_reduced_swin_det_config
 from scalenet_mm.testing import SHAPE_CLASSES, ReducedDetSizes, write_reduced_mask_rcnn_config
 
 SWIN_DET_CONFIGS = ['mask_rcnn_scalenet_swin_t2x.py', 'mask_rcnn_swin_t.py']
