@@ -35,10 +35,12 @@ def resolve_arch(arch: ArchSpec) -> Dict[str, int]:
     return ScaleNetViT.parse_arch(arch)
 
 
-def arch_from_text(text: str, example: str) -> Union[str, Dict[str, Any]]:
+def arch_from_text(text: str, example_name: str,
+                   example_dict: str) -> Union[str, Dict[str, Any]]:
     """``--arch`` as typed: the name itself, or the dict a JSON text (``{...}``) decodes to.
 
-    ``example`` is the JSON dict the error message offers (each family has its own sizes).
+    ``example_name`` and ``example_dict`` (JSON) are what the error message offers instead
+    (each family has its own names and sizes).
     Raises ValueError naming the text and the expected form when the JSON does not parse.
     """
     if not text.strip().startswith('{'):
@@ -48,7 +50,7 @@ def arch_from_text(text: str, example: str) -> Union[str, Dict[str, Any]]:
     except json.JSONDecodeError as error:
         raise ValueError(
             f'--arch {text!r} is not valid JSON ({error.msg} at character {error.pos}); '
-            f'give a name or a dict such as \'{example}\'') from error
+            f'give a name such as {example_name} or a dict such as \'{example_dict}\'') from error
 
 
 def parse_arch(text: str) -> ArchSpec:
@@ -57,8 +59,8 @@ def parse_arch(text: str) -> ArchSpec:
     Raises ValueError naming the text and the expected form when the JSON does not parse or
     the name / dict is not an arch (checked by :func:`resolve_arch`).
     """
-    arch = arch_from_text(text, '{"embed_dims": 384, "num_layers": 12, "num_heads": 6, '
-                                '"feedforward_channels": 1536} (or a name such as deit-base)')
+    arch = arch_from_text(text, 'deit-base', '{"embed_dims": 384, "num_layers": 12, '
+                                             '"num_heads": 6, "feedforward_channels": 1536}')
     resolve_arch(arch)
     return arch
 

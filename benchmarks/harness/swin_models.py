@@ -51,8 +51,8 @@ def resolve_arch(arch: ArchSpec) -> Dict[str, Any]:
 def parse_arch(text: str) -> ArchSpec:
     """``--arch`` as typed on a command line: a Swin name, or a JSON dict of the three sizes
     (ValueError naming the text when it does not parse or is not a Swin arch)."""
-    arch = arch_from_text(text, '{"embed_dims": 96, "depths": [2, 2, 6, 2], '
-                                '"num_heads": [3, 6, 12, 24]} (or a name such as tiny)')
+    arch = arch_from_text(text, 'tiny', '{"embed_dims": 96, "depths": [2, 2, 6, 2], '
+                                        '"num_heads": [3, 6, 12, 24]}')
     resolve_arch(arch)
     return arch
 
