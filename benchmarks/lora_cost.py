@@ -15,7 +15,6 @@ Example::
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 from typing import Any, Dict, List, Optional
@@ -26,6 +25,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from benchmarks.harness.cli import check_writable  # noqa: E402
 from benchmarks.harness.models import parse_arch  # noqa: E402
 from benchmarks.harness.timing import DTYPES  # noqa: E402
 
@@ -60,20 +60,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     except ValueError as error:
         parser.error(str(error))
     if args.out:
-        _check_writable(parser, args.out)
+        check_writable(parser, args.out)
     return args
-
-
-def _check_writable(parser: argparse.ArgumentParser, path: str) -> None:
-    """Fail before measuring (not after minutes of it) when ``path`` cannot be written."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as error:
-        parser.error(f'--out {path}: cannot create {folder} ({error.strerror}); '
-                     f'choose a writable folder')
-    if not os.access(folder, os.W_OK):
-        parser.error(f'--out {path}: {folder} is not writable; choose a writable folder')
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
