@@ -102,8 +102,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    'model (growth arms and control)')
     p.add_argument('--seeds', type=int, nargs='+', default=list(d.seeds))
     p.add_argument('--arms', nargs='+', choices=arm_choices(), default=list(default_arms()),
-                   help='arms to run (the base is added when another needs it); the Swin arms '
-                   'swin_pretrain, swin_scalenet, swin_continue run only when named')
+                   help='arms to run (the base is added when another needs it); the diagnosis '
+                   'arms instance_norm, adapter_nowd and the Swin arms swin_pretrain, '
+                   'swin_scalenet, swin_continue run only when named')
     p.add_argument('--jobs', type=int, default=2, help='training subprocesses at once')
     p.add_argument('--threads', type=int, default=1, help='CPU threads per subprocess')
     p.add_argument('--fresh', action='store_true',

@@ -244,6 +244,16 @@ ARMS: Tuple[Arm, ...] = (
         _ablation('scalenet2x_lora_adapter_lr4.py'), 'L', "E'", 'pretrained', grown=True,
         lora=True, group='study'),
 )
+#: Diagnosis arms (run when named, at E' from the seed's base): why the added instances of a
+#: grown model end up nearly unused (docs/evidence.md, "Are the added instances used?").
+DIAGNOSIS_ARMS: Tuple[Arm, ...] = (
+    Arm('instance_norm', "diagnosis: ScaleNet + per-instance LayerNorms (E' epochs)",
+        _ablation('scalenet2x_instance_norm.py'), 'L', "E'", 'pretrained', grown=True,
+        lora=True, group='study'),
+    Arm('adapter_nowd', "diagnosis: ScaleNet, no weight decay on the adapters (E' epochs)",
+        _ablation('scalenet2x_adapter_nowd.py'), 'L', "E'", 'pretrained', grown=True,
+        lora=True, group='study'),
+)
 #: The Swin arms (:mod:`.swin_arms`): not in :data:`ARMS`, the default experiment; run when
 #: named. The grown and the control arm start from ``swin_pretrain``, not from ``pretrain``.
 SWIN_PRETRAIN = Arm('swin_pretrain', 'base Swin, 2+2 blocks (E epochs)', _recipe('swin_fmnist.py'),
@@ -257,8 +267,8 @@ SWIN_ARMS: Tuple[Arm, ...] = (
         _recipe('swin_continue_fmnist.py'), 'L', "E'", 'pretrained', group='swin',
         family='swin'),
 )
-#: Every arm a command line may name: the default ones, then the Swin ones.
-ALL_ARMS: Tuple[Arm, ...] = ARMS + SWIN_ARMS
+#: Every arm a command line may name: the default ones, the diagnosis ones, the Swin ones.
+ALL_ARMS: Tuple[Arm, ...] = ARMS + DIAGNOSIS_ARMS + SWIN_ARMS
 ARMS_BY_NAME: Dict[str, Arm] = {arm.name: arm for arm in ALL_ARMS}
 #: The base runs, one per family: each publishes its weights for the arms that start from it.
 BASE_ARMS: Tuple[Arm, ...] = (PRETRAIN, SWIN_PRETRAIN)

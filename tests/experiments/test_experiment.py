@@ -200,3 +200,44 @@ def test_study_and_regime_arms_get_their_own_rank_epochs_and_adapters():
         adapters[name] = cfg.model.backbone.adapter
     assert adapters['bottleneck'].type == 'bottleneck' and 'rank' not in adapters['bottleneck']
     assert adapters['lora_inserted'].apply_to == 'inserted'
+
+
+def _built_optimizer(run):
+    """The model and optimizer that mmengine builds from a run's resolved config (no init)."""
+    from mmengine.optim import build_optim_wrapper
+    from mmpretrain.registry import MODELS
+
+    cfg = Config.fromfile(run.config)
+    cfg.merge_from_dict(run.cfg_options)
+    cfg.model.backbone.init_cfg = None
+    cfg.model.head.init_cfg = None
+    model = MODELS.build(cfg.model)
+    return model, build_optim_wrapper(model, cfg.optim_wrapper).optimizer
+
+
+def test_diagnosis_arms_run_only_when_named_and_change_one_thing():
+    """``instance_norm`` and ``adapter_nowd`` are not in the default experiment; named, each
+    starts from the seed's base at E' and differs from ScaleNet's recipe in its one setting."""
+    assert not {'instance_norm', 'adapter_nowd'} & {arm.name for arm in ARMS}
+    arms = tuple(ARMS_BY_NAME[name] for name in ('scalenet', 'instance_norm', 'adapter_nowd'))
+    runs = {r.arm.name: r for r in plan_runs(Settings(seeds=(0,), epochs=3), '/w', '/d', arms)}
+    for name in ('instance_norm', 'adapter_nowd'):
+        assert runs[name].depends_on == 'pretrain_seed0'
+        assert runs[name].cfg_options == runs['scalenet'].cfg_options
+    recipes = {name: _recipe(runs[name]) for name in runs}
+    keys = recipes['adapter_nowd']['optim']['paramwise_cfg']['custom_keys']
+    assert keys.pop('backbone.instances.') == {'decay_mult': 0.0}
+    assert recipes['adapter_nowd'] == recipes['instance_norm'] == recipes['scalenet']
+
+    model, optimizer = _built_optimizer(runs['adapter_nowd'])
+    decay_of = {id(p): g['weight_decay'] for g in optimizer.param_groups for p in g['params']}
+    names = dict(model.named_parameters())
+    lora = [n for n in names if '.lora_' in n]
+    assert lora and all(decay_of[id(names[n])] == 0.0 for n in lora)
+    shared = [n for n in names if n.startswith('backbone.layers.') and n.endswith('qkv.weight')]
+    assert shared and all(decay_of[id(names[n])] == pytest.approx(0.05) for n in shared)
+
+    model, _ = _built_optimizer(runs['instance_norm'])
+    norms = [n for n in dict(model.named_parameters()) if n.startswith('backbone.instances.')
+             and 'ln' in n]
+    assert len({n.split('.')[2] for n in norms}) == 8  # every one of the 2L instances
