@@ -91,6 +91,13 @@ def test_tiny_experiment_runs_every_arm_and_writes_table_and_plot(tmp_path):
     assert results['runs']['scalenet_seed0']['cfg_options'][
         'model.backbone.init_cfg.checkpoint'] == published
 
+    # instance use: with nothing skipped it is tools/test.py's top-1 on the same 64 images
+    from experiments.scalenet_evidence.instance_use import instance_use
+    for name, instances in (('scalenet_seed0', 2), ('stacking_seed0', 2), ('pretrain_seed0', 1)):
+        use = instance_use(str(work / 'runs' / name))
+        assert use['full'] == pytest.approx(results['runs'][name]['final_top1'], abs=1e-4), name
+        assert len(use['skipped']) == instances and all(0 <= v <= 100 for v in use['skipped'])
+
     # a second invocation reuses every finished run
     again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0

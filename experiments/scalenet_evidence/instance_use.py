@@ -1,0 +1,136 @@
+"""Does a trained model use its layer instances? Test top-1 with one instance skipped at a time.
+
+A layer instance that a model relies on costs accuracy when it is replaced by the identity; one
+that learned to do almost nothing costs almost none. This answers the question the evidence
+raised: the grown models (ScaleNet, stacking, plain sharing) end level with the base trained
+as long without growing, and if their added instances act almost as identities, the added depth
+is not being used, whatever adapter they carry.
+
+Skipping works on any ``ScaleNetViT`` (the base and plain ViTs of the experiment are ScaleNetViTs
+with ``depth=1.0``): a forward hook on every shared block returns the block's input instead of its
+output when the block runs for the skipped instance (blocks are called as
+``block(x, instance, hw, num_extra_tokens)``), so the other instances, the final norm and the
+head run unchanged. Evaluation is the run's own test dataloader and data preprocessor, through
+``model.test_step``.
+
+Command (after ``experiments/reproduce_scalenet.py``)::
+
+    python -m experiments.scalenet_evidence.instance_use work_dirs/evidence/runs/scalenet_seed0 \\
+        work_dirs/evidence/runs/scratch_seed0 --out work_dirs/evidence/instance_use.json
+"""
+import argparse
+import glob
+import json
+import os.path as osp
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional
+
+import torch
+import torch.nn as nn
+
+
+@contextmanager
+def skipping_instance(backbone: nn.Module, index: Optional[int]) -> Iterator[None]:
+    """Run ``backbone`` (a ScaleNetViT) with instance ``index`` replaced by the identity
+    (``None``: nothing skipped)."""
+    if index is None:
+        yield
+        return
+    target = backbone.instances[index]
+
+    def identity_for_target(block: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+        return args[0] if args[1] is target else output
+
+    handles = [block.register_forward_hook(identity_for_target) for block in backbone.layers]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def top1(model: nn.Module, loader: Any) -> float:
+    """Top-1 % of ``model`` (an mmpretrain classifier) over ``loader`` via ``test_step``."""
+    correct = total = 0
+    model.eval()
+    with torch.no_grad():
+        for batch in loader:
+            for sample in model.test_step(batch):
+                correct += int(sample.pred_label == sample.gt_label)
+                total += 1
+    return 100.0 * correct / total
+
+
+def load_run(run_dir: str, test_size: int = 0) -> Any:
+    """The classifier of a finished experiment run (its config and last checkpoint) and its
+    test dataloader (the first ``test_size`` test images; 0: the config's own subset)."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+    from mmpretrain.registry import MODELS
+
+    import scalenet_mm  # noqa: F401  (registers ScaleNetViT)
+    configs = sorted(glob.glob(osp.join(run_dir, '*.py')))
+    checkpoints = sorted(glob.glob(osp.join(run_dir, 'epoch_*.pth')),
+                         key=lambda p: int(osp.basename(p)[6:-4]))
+    if not configs or not checkpoints:
+        raise FileNotFoundError(f'{run_dir} holds no config (*.py) or no epoch_*.pth: pass the '
+                                f'folder of a finished run of experiments/reproduce_scalenet.py')
+    cfg = Config.fromfile(configs[0])
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))  # the dataset's registry
+    cfg.model.backbone.init_cfg = None
+    cfg.model.head.pop('init_cfg', None)
+    if test_size:
+        cfg.test_dataloader.dataset.indices = test_size
+    # mmpretrain configs keep the normalisation top-level; its Runner moves it into the model.
+    if cfg.get('data_preprocessor') is not None:
+        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = MODELS.build(cfg.model)
+    # The experiment's own checkpoint (a trusted local file with mmengine's message hub in it).
+    state = torch.load(checkpoints[-1], map_location='cpu', weights_only=False)['state_dict']
+    model.load_state_dict(state)
+    return model, Runner.build_dataloader(cfg.test_dataloader)
+
+
+def instance_use(run_dir: str, test_size: int = 0) -> Dict[str, Any]:
+    """``{'run', 'full', 'skipped': [top-1 with instance i skipped], 'cost': full - skipped}``."""
+    model, loader = load_run(run_dir, test_size)
+    full = top1(model, loader)
+    skipped: List[float] = []
+    for index in range(len(model.backbone.instances)):
+        with skipping_instance(model.backbone, index):
+            skipped.append(top1(model, loader))
+    return dict(run=osp.basename(osp.normpath(run_dir)), full=full, skipped=skipped,
+                cost=[round(full - value, 4) for value in skipped])
+
+
+def format_rows(results: List[Dict[str, Any]]) -> str:
+    """A markdown table: a run per row, the top-1 cost of skipping each instance."""
+    width = max(len(r['skipped']) for r in results)
+    lines = ['| run | top-1 | ' + ' | '.join(f'skip {i}' for i in range(width)) + ' |',
+             '|---|---:|' + '---:|' * width]
+    for r in results:
+        costs = [f'{-c:+.2f}' for c in r['cost']] + [''] * (width - len(r['cost']))
+        lines.append(f"| {r['run']} | {r['full']:.2f} | " + ' | '.join(costs) + ' |')
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('runs', nargs='+', help='folders of finished runs')
+    parser.add_argument('--test-size', type=int, default=0,
+                        help='first N test images (0: the run config\'s test set)')
+    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--out', help='write the results as JSON here')
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    results = [instance_use(run, args.test_size) for run in args.runs]
+    print(format_rows(results))
+    if args.out:
+        from scalenet_mm.engine.atomic_checkpoint import atomic_write
+        atomic_write(args.out, json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == '__main__':
+    main()

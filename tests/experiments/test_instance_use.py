@@ -1,0 +1,71 @@
+"""Skipping one layer instance (``experiments.scalenet_evidence.instance_use``): the hook must
+replace exactly that instance by the identity and leave the model as it was afterwards.
+
+The reference is mmpretrain's own ``VisionTransformer`` with the same weights and that layer
+deleted from its ``layers`` (a plain ScaleNetViT, ``depth=1.0`` without adapters, has
+mmpretrain's parameter names and function)."""
+import pytest
+import torch
+from mmpretrain.models.backbones import VisionTransformer
+
+from experiments.scalenet_evidence.instance_use import format_rows, skipping_instance
+from scalenet_mm.models import ScaleNetViT
+
+ARCH = dict(embed_dims=32, num_layers=3, num_heads=2, feedforward_channels=64)
+
+
+def build_pair():
+    torch.manual_seed(0)
+    ours = ScaleNetViT(arch=ARCH, depth=1.0, adapter=None, img_size=28, patch_size=7,
+                       in_channels=1)
+    ours.init_weights()
+    reference = VisionTransformer(arch=ARCH, img_size=28, patch_size=7, in_channels=1)
+    reference.load_state_dict(ours.state_dict(), strict=True)
+    ours.eval()
+    reference.eval()  # (mmpretrain's ViT.train() returns None: no chaining)
+    return ours, reference
+
+
+@pytest.mark.parametrize('skipped', [0, 1, 2])
+def test_skipping_an_instance_equals_the_vit_without_that_layer(skipped: int) -> None:
+    ours, reference = build_pair()
+    images = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        full = ours(images)[-1]
+        assert torch.allclose(full, reference(images)[-1], atol=1e-5)
+        del reference.layers[skipped]
+        reference.out_indices = [len(reference.layers) - 1]
+        with skipping_instance(ours, skipped):
+            without = ours(images)[-1]
+        assert torch.allclose(without, reference(images)[-1], atol=1e-5)
+        assert not torch.allclose(without, full, atol=1e-3)
+        # the hooks are gone afterwards
+        assert torch.equal(ours(images)[-1], full)
+
+
+def test_shared_block_is_skipped_only_for_the_named_use() -> None:
+    """In a 2x model block 0 runs as instances 0 and 2; skipping instance 2 must keep 0."""
+    torch.manual_seed(0)
+    grown = ScaleNetViT(arch=dict(ARCH, num_layers=2), depth=2.0, adapter=None, img_size=28,
+                        patch_size=7, in_channels=1)
+    grown.init_weights()
+    grown.eval()
+    images = torch.randn(2, 1, 28, 28)
+    calls = []
+    handle = grown.layers[0].register_forward_hook(lambda m, a, o: calls.append(a[1]))
+    with torch.no_grad(), skipping_instance(grown, 2):
+        grown(images)
+    handle.remove()
+    assert calls == [grown.instances[0], grown.instances[2]]  # both uses still called
+    with torch.no_grad():
+        with skipping_instance(grown, 2):
+            skipped = grown(images)[-1]
+        with skipping_instance(grown, 0):
+            other = grown(images)[-1]
+    assert not torch.allclose(skipped, other, atol=1e-4)
+
+
+def test_table_shows_the_cost_of_each_skip() -> None:
+    table = format_rows([dict(run='a', full=88.0, skipped=[80.0, 88.5], cost=[8.0, -0.5]),
+                         dict(run='b', full=87.0, skipped=[70.0], cost=[17.0])])
+    assert '| a | 88.00 | -8.00 | +0.50 |' in table and '| b | 87.00 | -17.00 |  |' in table
