@@ -14,7 +14,6 @@ Example::
         --out work_dirs/bench/lora_cost_deit-b_b8.json
 """
 import argparse
-import json
 import os.path as osp
 import sys
 from typing import Any, Dict, List, Optional
@@ -25,7 +24,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from benchmarks.harness.cli import check_writable  # noqa: E402
+from benchmarks.harness.cli import check_writable, print_and_save  # noqa: E402
 from benchmarks.harness.models import parse_arch  # noqa: E402
 from benchmarks.harness.timing import DTYPES  # noqa: E402
 
@@ -70,7 +69,6 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
 
     from benchmarks.harness.benchmark import machine_info
     from benchmarks.harness.lora_cost import format_lora_cost, measure_lora_cost
-    from scalenet_mm.engine.atomic_checkpoint import atomic_write
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
@@ -81,13 +79,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     except ValueError as error:
         sys.exit(f'error: {error}')
     result['machine'] = machine_info(torch.device(args.device))
-    machine = result['machine']
-    print(f"machine: {machine['cpu']}, {machine['cpu_count']} cores"
-          f"{', ' + machine['gpu'] if 'gpu' in machine else ''}")
-    print(format_lora_cost(result))
-    if args.out:
-        atomic_write(args.out, json.dumps(result, indent=1))
-        print(f'wrote {args.out}')
+    print_and_save(result, format_lora_cost(result), args.out)
     return result
 
 

@@ -27,7 +27,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from benchmarks.harness.cli import check_writable  # noqa: E402
+from benchmarks.harness.cli import check_writable, print_and_save  # noqa: E402
 from benchmarks.harness.families import (FAMILIES, default_arch,  # noqa: E402
                                          parse_arch)
 
@@ -104,7 +104,6 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     from benchmarks.harness.families import build_models
     from benchmarks.harness.sharing import OPTIMIZER_IMPLEMENTATIONS, optimizer_step_times
     from benchmarks.harness.sharing_report import format_sharing
-    from scalenet_mm.engine.atomic_checkpoint import atomic_write
     if args.threads:
         torch.set_num_threads(args.threads)
     result: Dict[str, Any] = dict(family=args.family, arch=args.arch, depth=args.depth,
@@ -123,13 +122,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             result['allreduce'] = run_allreduce(args)
         except RuntimeError as error:
             sys.exit(f'error: {error}')
-    machine = result['machine']
-    print(f"machine: {machine['cpu']}, {machine['cpu_count']} cores"
-          f"{', ' + machine['gpu'] if 'gpu' in machine else ''}")
-    print(format_sharing(result))
-    if args.out:
-        atomic_write(args.out, json.dumps(result, indent=1))
-        print(f'wrote {args.out}')
+    print_and_save(result, format_sharing(result), args.out)
     return result
 
 
