@@ -20,6 +20,8 @@ from typing import Any, Dict, List, Mapping
 import torch
 import torch.distributed as dist
 
+from scalenet_mm.engine.atomic_checkpoint import atomic_write
+
 from .families import build_models
 from .sharing import allreduce_times, ddp_bucket_sizes
 
@@ -35,7 +37,7 @@ def measure(spec: Mapping[str, Any]) -> Dict[str, Any]:
                              spec['img_size'], spec['num_classes'], spec['seed'])[name]
         model = model.to(device)
         images = torch.randn(1, 3, spec['img_size'], spec['img_size'], device=device)
-        buckets[name] = ddp_bucket_sizes(model, images, spec['num_classes'])
+        buckets[name] = ddp_bucket_sizes(model, images)
         del model, images
         gc.collect()
     results: Dict[str, Any] = allreduce_times(buckets, repeats=spec['repeats'],
@@ -57,10 +59,7 @@ def main(argv: List[str]) -> None:
     try:
         results = measure(spec)
         if dist.get_rank() == 0:
-            tmp = spec['out'] + '.tmp'
-            with open(tmp, 'w') as handle:
-                json.dump(results, handle, indent=2)
-            os.replace(tmp, spec['out'])
+            atomic_write(spec['out'], json.dumps(results, indent=2))
     finally:
         dist.destroy_process_group()
 

@@ -67,7 +67,7 @@ def load_run(run_dir: str, test_size: int = 0) -> Any:
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
-    from mmpretrain.registry import MODELS
+    from mmpretrain.apis import get_model
 
     import scalenet_mm  # noqa: F401  (registers ScaleNetViT)
     configs = sorted(glob.glob(osp.join(run_dir, '*.py')))
@@ -82,10 +82,8 @@ def load_run(run_dir: str, test_size: int = 0) -> Any:
     cfg.model.head.pop('init_cfg', None)
     if test_size:
         cfg.test_dataloader.dataset.indices = test_size
-    # mmpretrain configs keep the normalisation top-level; its Runner moves it into the model.
-    if cfg.get('data_preprocessor') is not None:
-        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(cfg.model)
+    # get_model moves the config's top-level data_preprocessor into the model, as the Runner does.
+    model = get_model(cfg)
     # The experiment's own checkpoint (a trusted local file with mmengine's message hub in it).
     state = torch.load(checkpoints[-1], map_location='cpu', weights_only=False)['state_dict']
     model.load_state_dict(state)
@@ -124,7 +122,10 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     parser.add_argument('--out', help='write the results as JSON here')
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    results = [instance_use(run, args.test_size) for run in args.runs]
+    try:
+        results = [instance_use(run, args.test_size) for run in args.runs]
+    except FileNotFoundError as error:
+        parser.exit(2, f'error: {error}\n')
     print(format_rows(results))
     if args.out:
         from scalenet_mm.engine.atomic_checkpoint import atomic_write
