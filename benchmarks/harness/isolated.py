@@ -103,6 +103,35 @@ def check_keep_memory() -> Dict[str, Any]:
                 ok=default > pages // 2 and keep < pages // 50)
 
 
+def _dynamo_counts() -> Dict[str, int]:
+    """Graphs dynamo compiled in this process and the graph breaks it met (0 and 0 for an
+    eager model); read from ``torch._dynamo.utils.counters``, dynamo's own statistics (a
+    private module: torch has no public counter of graph breaks)."""
+    from torch._dynamo.utils import counters
+    return dict(unique_graphs=int(counters['stats']['unique_graphs']),
+                graph_breaks=int(sum(counters['graph_break'].values())))
+
+
+def profile_step_ops(step: Callable[[], None]) -> Dict[str, int]:
+    """Run ``step`` once under ``torch.profiler`` and count what it launched: ``aten_ops``,
+    the ATen operator calls (every op an eager model dispatches; a compiled graph dispatches
+    only its external kernels, such as matrix products, plus its fused loops) and
+    ``cuda_kernels``, the kernels that ran on a GPU (0 on the CPU): on a GPU a step of small
+    kernels is bound by launching them, so their count is the figure to bring down."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        step()
+    events = prof.events()
+    return dict(aten_ops=sum(1 for e in events if e.name.startswith('aten::')
+                             and e.device_type == torch.autograd.DeviceType.CPU),
+                cuda_kernels=sum(1 for e in events
+                                 if e.device_type == torch.autograd.DeviceType.CUDA))
+
+
 def _page_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
@@ -127,13 +156,17 @@ def serve(spec: Dict[str, Any], commands: IO[str], replies: IO[str]) -> None:
 
     reply(dict(ready=True, pid=os.getpid()))
     for line in commands:
+        if line.strip() == 'profile':
+            reply(profile_step_ops(step))
+            continue
         if line.strip() != 'step':
             break
         faults, wall, cpu = _page_faults(), time.perf_counter(), time.process_time()
         step()
         reply(dict(wall=time.perf_counter() - wall, cpu=time.process_time() - cpu,
                    page_faults=_page_faults() - faults, pid=os.getpid(),
-                   optimizer_state_bytes=optimizer_state_bytes(optimizer)))
+                   optimizer_state_bytes=optimizer_state_bytes(optimizer),
+                   dynamo=_dynamo_counts()))
 
 
 class StepWorker:
@@ -166,9 +199,23 @@ class StepWorker:
     def wait_ready(self) -> None:
         self.pid = self._read()['pid']
 
-    def step(self) -> Dict[str, Any]:
+    def send_step(self) -> None:
+        """Ask for one step without waiting for its answer (:meth:`read_step` reads it)."""
         assert self.process.stdin is not None
         self.process.stdin.write('step\n')
+        self.process.stdin.flush()
+
+    def read_step(self) -> Dict[str, Any]:
+        return self._read()
+
+    def step(self) -> Dict[str, Any]:
+        self.send_step()
+        return self._read()
+
+    def profile(self) -> Dict[str, int]:
+        """One more step under the profiler: its operator and kernel counts."""
+        assert self.process.stdin is not None
+        self.process.stdin.write('profile\n')
         self.process.stdin.flush()
         return self._read()
 
@@ -186,12 +233,21 @@ class StepWorker:
 
 
 def isolated_train_times(specs: Mapping[str, Dict[str, Any]], repeats: int, warmup: int,
-                         on_round: Optional[Callable[[int, Samples], None]] = None
+                         on_round: Optional[Callable[[int, Samples], None]] = None,
+                         parallel_first_step: bool = False, count_ops: bool = False
                          ) -> Dict[str, Any]:
     """Interleaved training-step times with one worker process per model.
 
+    ``parallel_first_step`` runs the first warm-up step of all workers at once (the step that
+    compiles a ``torch.compile``'d model: compiling uses host cores, so the workers' compilations
+    then overlap instead of adding up); every later step runs one worker at a time.
+
     Returns ``samples`` (a :class:`Samples` of wall and worker CPU seconds), ``page_faults``
-    (per timed step and model), ``optimizer_state_bytes`` and the workers' ``pids``.
+    (per timed step and model), ``optimizer_state_bytes``, ``warmup_wall`` (the untimed steps'
+    wall seconds: the first one includes a compiled model's compilation), ``dynamo`` (each
+    worker's compiled graphs and graph breaks after its last step), ``ops`` (with
+    ``count_ops``: each worker's :func:`profile_step_ops` of one more step) and the workers'
+    ``pids``.
     """
     workers: Dict[str, StepWorker] = {}
     try:
@@ -199,12 +255,20 @@ def isolated_train_times(specs: Mapping[str, Dict[str, Any]], repeats: int, warm
             workers[name] = StepWorker(spec)
         for worker in workers.values():  # built in parallel, then only one computes at a time
             worker.wait_ready()
-        for _ in range(warmup):
-            for worker in workers.values():
-                worker.step()
+        warmup_wall: Dict[str, List[float]] = {name: [] for name in workers}
+        for round_index in range(warmup):
+            if round_index == 0 and parallel_first_step:
+                for worker in workers.values():
+                    worker.send_step()
+                for name, worker in workers.items():
+                    warmup_wall[name].append(worker.read_step()['wall'])
+                continue
+            for name, worker in workers.items():
+                warmup_wall[name].append(worker.step()['wall'])
         samples = Samples(wall={name: [] for name in workers}, cpu={name: [] for name in workers})
         faults: Dict[str, List[int]] = {name: [] for name in workers}
         state: Dict[str, int] = {}
+        dynamo: Dict[str, Dict[str, int]] = {}
         for round_index in range(repeats):
             for name, worker in workers.items():
                 answer = worker.step()
@@ -212,9 +276,13 @@ def isolated_train_times(specs: Mapping[str, Dict[str, Any]], repeats: int, warm
                 samples.cpu[name].append(answer['cpu'])
                 faults[name].append(answer['page_faults'])
                 state[name] = answer['optimizer_state_bytes']
+                dynamo[name] = answer['dynamo']
             if on_round is not None:
                 on_round(round_index, samples)
-        return dict(samples=samples, page_faults=faults, optimizer_state_bytes=state,
+        ops = ({name: worker.profile() for name, worker in workers.items()} if count_ops
+               else {})
+        return dict(samples=samples, page_faults=faults, optimizer_state_bytes=state, ops=ops,
+                    warmup_wall=warmup_wall, dynamo=dynamo,
                     pids={name: worker.pid for name, worker in workers.items()})
     finally:
         for worker in workers.values():

@@ -86,7 +86,9 @@ def build_train_step(spec: Mapping[str, Any]
 
     ``spec`` keys: ``model, arch, depth, img_size, batch_size, device, dtype, compile,
     num_classes, seed`` and optionally ``family`` (``'vit'`` when absent), ``threads`` and
-    ``lr``. Used by the worker processes (peak memory, isolated timing), which each build one
+    ``lr`` and ``compile_mode`` (``torch.compile``'s ``mode``: None is inductor's default,
+    e.g. ``'max-autotune-no-cudagraphs'`` or ``'reduce-overhead'`` for CUDA graphs). Used by the
+    worker processes (peak memory, isolated timing), which each build one
     model of a benchmark run.
     """
     from .families import build_models
@@ -101,7 +103,8 @@ def build_train_step(spec: Mapping[str, Any]
     images = torch.randn(spec['batch_size'], 3, spec['img_size'], spec['img_size'],
                          device=device)
     labels = torch.randint(0, spec['num_classes'], (spec['batch_size'], ), device=device)
-    forward = torch.compile(model) if spec.get('compile') else None
+    forward = (torch.compile(model, mode=spec.get('compile_mode')) if spec.get('compile')
+               else None)
     return make_train_step(model, optimizer, images, labels, spec['dtype'], forward), optimizer
 
 
