@@ -29,14 +29,20 @@ pinned() {  # the constraints.txt line of each named distribution (fails when on
 
 # Pure-Python distributions the stack imports (names as in constraints.txt).
 PURE=(mmengine mmpretrain mmdet addict yapf termcolor mat4py modelindex model-index
-      ordered-set terminaltables platformdirs)
+      ordered-set terminaltables platformdirs importlib_metadata
+      lazy-importer)
 PLATFORM=(--only-binary=:all: --python-version 3.12 --implementation cp --abi cp312
           --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64
           --platform manylinux2014_x86_64)
 "$PY" -m pip download -q --no-deps "${PLATFORM[@]}" -d "$STAGE" $(pinned "${PURE[@]}")
 "$PY" -m pip download -q --no-deps "${PLATFORM[@]}" -d "$STAGE" $(pinned pycocotools)
-# mmcv 2.1.0 from its source distribution without the ops: a py3-none-any wheel in seconds.
-MMCV_WITH_OPS=0 "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$STAGE" mmcv==2.1.0
+# mmcv 2.1.0 from its source distribution without the ops: a pure-Python wheel in seconds.
+# (Built this way mmcv names itself mmcv-lite; the module is still ``mmcv`` 2.1.0, which is
+# what mmengine, mmpretrain and mmdet import. Built from the local sdist so that pip does not
+# refuse the name change.)
+"$PY" -m pip download -q --no-deps --no-binary :all: -d "$STAGE/src" mmcv==2.1.0
+MMCV_WITH_OPS=0 "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$STAGE" \
+  "$STAGE"/src/mmcv-2.1.0.tar.gz
 "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$STAGE" "$ROOT"
 rm -f "$DEST"/*.whl
 mv "$STAGE"/*.whl "$DEST"/
