@@ -3,14 +3,15 @@
 ``torch.compile(model, fullgraph=True)`` turns any graph break into an error, so every
 compiled training step here (forward, a loss, backward through AOTAutograd) proves that the
 backbone traces into one graph: with the LoRA delta folded into the weight and as a low-rank
-branch, with window and global attention and decomposed relative positions (the detection
-layout), with non-reentrant activation checkpointing, and with stochastic depth. Each
-compiled step is compared with an eager step of a deep copy with the same weights:
+branch (classification layout), with window and global attention, decomposed relative
+positions and non-reentrant activation checkpointing (the detection configs' layout), and
+with stochastic depth. Each compiled step is compared with an eager step of a deep copy with
+the same weights:
 
 * fp32: the output and every parameter gradient equal eager's to rtol 1e-4 / atol 1e-5, and
   the gradient of the shared block (run by both instances) is the sum over both uses;
 * bf16 autocast: output and gradients agree with eager bf16 within :data:`BF16_OUT_TOL` /
-  :data:`BF16_GRAD_TOL` of their scale, the compiled graph's linears really produced bf16,
+  :data:`BF16_GRAD_TOL` of their scale, the compiled graphs' matmuls really produced bf16,
   and the tolerances are tight enough that dropping any one LoRA delta exceeds them.
 
 Not repeated here: ``tests/models/test_scalenet_vit.py`` (dynamo explain, eager backend,
@@ -19,14 +20,14 @@ forward only) and ``tests/runtime/test_train_options.py`` (``tools/train.py --co
 import copy
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import pytest
 import torch
 import torch.nn as nn
+from torch._inductor.compile_fx import compile_fx, compile_fx_inner
 
 import scalenet_mm  # noqa: F401  (registers the modules)
-from scalenet_mm.method import blocks
 from scalenet_mm.method.adapters import LoRA
 from scalenet_mm.models import ScaleNetViT
 
@@ -55,6 +56,11 @@ class Case:
     #: with ``W + s * B @ A``) or ``'branch'`` (a separate low-rank branch), in both instances
     lora_paths: Dict[str, str]
 
+    @property
+    def folds(self) -> int:
+        """How many deltas one forward folds (2 instances x the folded targets)."""
+        return 2 * list(self.lora_paths.values()).count('fold')
+
 
 CASES: Dict[str, Case] = {
     # 1 image x (16 patches + cls) = 17 tokens: per linear, the delta is folded into the
@@ -63,16 +69,13 @@ CASES: Dict[str, Case] = {
     # (17 * 96 < 32 * 64) take the branch, so one graph holds both forms
     'lora': Case(dict(img_size=32, patch_size=8, out_type='cls_token'), 1, 32,
                  dict(qkv='branch', proj='fold', fc1='branch', fc2='branch')),
-    # the detection layout: featmap, no cls token, a 6 x 6 grid in 4 x 4 windows (padded) in
-    # instance 0, global attention in instance 1, relative positions in both; 2 x 64 window
-    # tokens and 2 x 36 global ones: every delta folds
-    'window_rel_pos': Case(dict(img_size=48, patch_size=8, with_cls_token=False,
-                                out_type='featmap', final_norm=False, window_size=4,
-                                global_attn_indexes=(1, ), use_rel_pos=True), 2, 48,
-                           dict.fromkeys(TARGETS, 'fold')),
-    # non-reentrant activation checkpointing of every instance; 2 x 17 tokens: all fold
-    'with_cp': Case(dict(img_size=32, patch_size=8, out_type='avg_featmap', with_cp=True), 2, 32,
-                    dict.fromkeys(TARGETS, 'fold')),
+    # the detection configs' backbone: featmap, no cls token, a 6 x 6 grid in 4 x 4 windows
+    # (padded) in instance 0, global attention in instance 1, relative positions in both, and
+    # non-reentrant activation checkpointing of every instance; 2 x 64 window tokens and
+    # 2 x 36 global ones: every delta folds
+    'det': Case(dict(img_size=48, patch_size=8, with_cls_token=False, out_type='featmap',
+                     final_norm=False, window_size=4, global_attn_indexes=(1, ),
+                     use_rel_pos=True, with_cp=True), 2, 48, dict.fromkeys(TARGETS, 'fold')),
 }
 
 
@@ -91,6 +94,7 @@ def build(case: Case, **overrides: Any) -> ScaleNetViT:
 
 
 def images(case: Case) -> torch.Tensor:
+    """The case's input batch (fixed seed)."""
     return torch.randn(case.batch, 3, case.side, case.side,
                        generator=torch.Generator().manual_seed(2))
 
@@ -116,23 +120,62 @@ def bf16_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return float((actual.float() - expected).abs().max() / scale)
 
 
-def record_linear_dtypes(patch: pytest.MonkeyPatch) -> List[torch.dtype]:
-    """Wrap ``adapted_linear`` (every linear of a shared block) to record its output dtype.
+def bf16_mismatch(out: torch.Tensor, grads: Grads, ref_out: torch.Tensor,
+                  ref_grads: Grads) -> Tuple[float, float, str]:
+    """(output error, worst gradient error, that gradient's name) by :func:`bf16_error`."""
+    assert grads.keys() == ref_grads.keys()
+    worst = max(ref_grads, key=lambda key: bf16_error(grads[key], ref_grads[key]))
+    return bf16_error(out, ref_out), bf16_error(grads[worst], ref_grads[worst]), worst
 
-    Traced by dynamo, the list append is a side effect replayed by the compiled code, and the
-    dtype is the one the traced graph computes. (Not usable under activation checkpointing:
-    dynamo refuses side effects inside the checkpointed region.)"""
-    seen: List[torch.dtype] = []
-    real = blocks.adapted_linear
 
-    def recording(x: torch.Tensor, linear: nn.Linear, instance: blocks.LayerInstance,
-                  target: str) -> torch.Tensor:
-        out = real(x, linear, instance, target)
-        seen.append(out.dtype)
-        return out
+#: (output dtype, origin) of one matmul of a graph inductor compiled; origin is ``'fold'``
+#: for the LoRA merge ``W + s * B @ A``, ``'attention'`` for the matmuls of a decomposed
+#: scaled_dot_product_attention, else ``'linear'`` (a linear layer, its LoRA branch or the
+#: relative-position einsums)
+Matmul = Tuple[torch.dtype, str]
 
-    patch.setattr(blocks, 'adapted_linear', recording)
-    return seen
+
+class RecordingInductor:
+    """A ``torch.compile`` backend that is inductor (``compile_fx``, what ``backend='inductor'``
+    runs) with its inner compile wrapped to record, for every graph it compiles (the forward
+    and the backward that AOTAutograd produced), the output dtype and origin of each matmul:
+    what the compiled code really computes them in. Needs the compile caches off
+    (:func:`no_compile_caches`): a cache hit skips the inner compile."""
+
+    MATMULS = (torch.ops.aten.mm.default, torch.ops.aten.addmm.default,
+               torch.ops.aten.bmm.default)
+
+    def __init__(self) -> None:
+        self.graphs: List[List[Matmul]] = []
+
+    @staticmethod
+    def origin(node: torch.fx.Node) -> str:
+        """The matmul's origin, from the source line the node was traced from."""
+        lines = (node.meta.get('stack_trace') or '').strip().splitlines()
+        if any('in merged_weight' in line for line in lines):
+            return 'fold'
+        if any('scaled_dot_product_attention(' in line for line in lines[-3:]):
+            return 'attention'
+        return 'linear'
+
+    def __call__(self, gm: torch.fx.GraphModule, example_inputs: List[Any]) -> Any:
+        return compile_fx(gm, example_inputs, inner_compile=self._inner_compile)
+
+    def _inner_compile(self, gm: torch.fx.GraphModule, example_inputs: List[Any],
+                       *args: Any, **kwargs: Any) -> Any:
+        self.graphs.append([(node.meta['val'].dtype, self.origin(node))
+                            for node in gm.graph.nodes if node.target in self.MATMULS])
+        return compile_fx_inner(gm, example_inputs, *args, **kwargs)
+
+
+def compiled_twin(model: ScaleNetViT
+                  ) -> Tuple[ScaleNetViT, Callable[[torch.Tensor], Any], RecordingInductor]:
+    """A deep copy of ``model`` (same weights), its ``torch.compile`` with inductor and
+    ``fullgraph=True`` (a graph break raises instead of splitting the graph), and the backend,
+    which records what it compiled."""
+    twin = copy.deepcopy(model)
+    backend = RecordingInductor()
+    return twin, torch.compile(twin, backend=backend, fullgraph=True), backend
 
 
 def observed_lora_paths(model: ScaleNetViT, x: torch.Tensor) -> Dict[str, List[str]]:
@@ -177,12 +220,21 @@ def fresh_dynamo() -> None:
     torch._dynamo.reset()
 
 
-@pytest.mark.parametrize('name', ['lora', 'window_rel_pos'])
+@pytest.fixture
+def no_compile_caches() -> Iterator[None]:
+    """Inductor's FX-graph cache and AOTAutograd's cache off for the test, so every graph is
+    really compiled (and seen by :class:`RecordingInductor`), warm disk cache or not."""
+    with torch._inductor.config.patch(fx_graph_cache=False), \
+            torch._functorch.config.patch(enable_autograd_cache=False):
+        yield
+
+
+@pytest.mark.parametrize('name', list(CASES))
 def test_cases_take_the_lora_paths_they_state_in_eager_and_in_the_graph(name: str) -> None:
     """The cases exercise the forms of the LoRA delta they state (the ``lora`` case both
     forms in one model): observed per target in an eager training forward, and the dynamo
     graph (the one inductor compiles) holds one ``addmm`` per folded delta. One graph, no
-    break (counted by explain)."""
+    break (counted by explain); with ``with_cp`` each instance is a checkpointed region of it."""
     case = CASES[name]
     model, x = build(case), images(case)
     assert list(model.layer_map) == [0, 0]
@@ -192,35 +244,28 @@ def test_cases_take_the_lora_paths_they_state_in_eager_and_in_the_graph(name: st
     assert explanation.graph_break_count == 0, explanation.break_reasons
     assert explanation.graph_count == 1
     addmms = sum(node.target is torch.addmm for graph in explanation.graphs
-                 for node in graph.graph.nodes)
-    assert addmms == 2 * list(case.lora_paths.values()).count('fold')
+                 for module in graph.modules() if isinstance(module, torch.fx.GraphModule)
+                 for node in module.graph.nodes)  # checkpointed bodies are submodules
+    assert addmms == case.folds
+    checkpointed = sum(node.target is torch.ops.higher_order.tag_activation_checkpoint
+                       for graph in explanation.graphs for node in graph.graph.nodes)
+    assert checkpointed == (2 if case.kwargs.get('with_cp') else 0)  # one per instance
 
 
-def compiled_twin(model: ScaleNetViT) -> Tuple[ScaleNetViT, Callable[[torch.Tensor], Any]]:
-    """A deep copy of ``model`` (same weights) and its ``torch.compile`` with inductor (the
-    default backend) and ``fullgraph=True``: a graph break raises instead of splitting."""
-    twin = copy.deepcopy(model)
-    return twin, torch.compile(twin, fullgraph=True)
-
-
-def bf16_mismatch(out: torch.Tensor, grads: Grads, ref_out: torch.Tensor,
-                  ref_grads: Grads) -> Tuple[float, float, str]:
-    """(output error, worst gradient error, that gradient's name) by :func:`bf16_error`."""
-    assert grads.keys() == ref_grads.keys()
-    worst = max(ref_grads, key=lambda key: bf16_error(grads[key], ref_grads[key]))
-    return bf16_error(out, ref_out), bf16_error(grads[worst], ref_grads[worst]), worst
-
-
+@pytest.mark.usefixtures('no_compile_caches')
 @pytest.mark.parametrize('name', list(CASES))
 def test_compiled_fp32_training_step_has_one_graph_and_equals_eager(name: str) -> None:
     """fp32 training step compiled with inductor, ``fullgraph=True`` (no graph break, forward
     or backward), against eager on a deep copy with the same weights: the output and every
     parameter gradient agree to rtol 1e-4 / atol 1e-5, and the shared block's gradient is
-    the sum over both its uses (equal to an unshared twin's two layers' gradients added)."""
+    the sum over both its uses (equal to an unshared twin's two layers' gradients added).
+    Inductor compiled exactly one forward and one backward graph, all matmuls in fp32."""
     case = CASES[name]
     model, x = build(case), images(case)
-    twin, compiled = compiled_twin(model)
+    twin, compiled, backend = compiled_twin(model)
     out_c, grads_c = train_step(twin, compiled, x, bf16=False)
+    assert len(backend.graphs) == 2, 'expected one forward and one backward graph'
+    assert {dtype for graph in backend.graphs for dtype, _ in graph} == {torch.float32}
     out_e, grads_e = train_step(model, model, x, bf16=False)
     torch.testing.assert_close(out_c, out_e, rtol=1e-4, atol=1e-5, msg='fp32 output')
     assert grads_e.keys() == grads_c.keys() == dict(model.named_parameters()).keys()
@@ -234,22 +279,32 @@ def test_compiled_fp32_training_step_has_one_graph_and_equals_eager(name: str) -
                                    msg=lambda m, key=key: f'shared {key} != sum of uses: {m}')
 
 
+@pytest.mark.usefixtures('no_compile_caches')
 @pytest.mark.parametrize('name', list(CASES))
-def test_compiled_bf16_training_step_has_one_graph_and_equals_eager_bf16(
-        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compiled_bf16_training_step_has_one_graph_and_equals_eager_bf16(name: str) -> None:
     """The same step under CPU bf16 autocast, compiled (inductor, ``fullgraph=True``) and
     eager: output within BF16_OUT_TOL and every gradient within BF16_GRAD_TOL of eager bf16.
-    The graph really computed in bf16: its block linears produced bf16 (recorded while
-    tracing; not possible inside the checkpointed region of ``with_cp``) and its output is a
-    bf16-sized step away from the fp32 result (fp32 compiled and eager agree to ~1e-7)."""
+
+    The compiled code really computed in bf16: in both the forward and the backward graph
+    inductor compiled, at least the block linears' matmuls (2 instances x 4) output bf16; in
+    the forward every linear-layer matmul does, and the only fp32 ones are the LoRA folds
+    (done in the weight's dtype on purpose, one per folded delta) and, where attention has a
+    mask (the rel-pos bias), the matmuls of the math attention inductor decomposes SDPA into
+    (it upcasts on CPU; eager's fused CPU kernel also accumulates in fp32). The output is a
+    bf16-sized step away from the fp32 result (compiled and eager fp32 agree to ~1e-7)."""
     case = CASES[name]
     model, x = build(case), images(case)
     out_fp32, _ = train_step(model, model, x, bf16=False)
-    dtypes = None if case.kwargs.get('with_cp') else record_linear_dtypes(monkeypatch)
-    twin, compiled = compiled_twin(model)
+    twin, compiled, backend = compiled_twin(model)
     out_c, grads_c = train_step(twin, compiled, x, bf16=True)
-    if dtypes is not None:
-        assert dtypes and set(dtypes) == {torch.bfloat16}, dtypes
+    assert len(backend.graphs) == 2, 'expected one forward and one backward graph'
+    for graph in backend.graphs:
+        assert [dtype for dtype, _ in graph].count(torch.bfloat16) >= 2 * len(TARGETS), graph
+    forward = backend.graphs[0]
+    assert {dtype for dtype, origin in forward if origin == 'linear'} == {torch.bfloat16}
+    assert {origin for dtype, origin in forward if dtype == torch.float32} <= {'fold',
+                                                                               'attention'}
+    assert [origin for _, origin in forward].count('fold') == case.folds, forward
     assert bf16_error(out_c, out_fp32) > 1e-4, 'the compiled step did not compute in bf16'
     out_e, grads_e = train_step(model, model, x, bf16=True)
     assert grads_c.keys() == dict(model.named_parameters()).keys()
