@@ -103,25 +103,18 @@ def _round_ratios(samples: Samples, top: str, bottom: str) -> Dict[str, float]:
 def comparisons(config: CompileCostConfig, samples: Samples) -> List[Dict[str, Any]]:
     """ScaleNet over each plain model in every (mode, dtype), and compiled over eager of every
     (model, dtype): the ratio of the medians and the per-round ratios."""
-    rows: List[Dict[str, Any]] = []
+    pairs: List[Tuple[str, str, str]] = []  # (kind, top, bottom)
     for dtype in config.dtypes:
         for mode in config.modes:
-            top = variant_name('scalenet', mode, dtype)
-            for plain in config.models:
-                if plain == 'scalenet':
-                    continue
-                bottom = variant_name(plain, mode, dtype)
-                rows.append(dict(kind='model', top=top, bottom=bottom,
-                                 ratio=median(samples.wall[top]) / median(samples.wall[bottom]),
-                                 per_round=_round_ratios(samples, top, bottom)))
+            pairs += [('model', variant_name('scalenet', mode, dtype),
+                       variant_name(plain, mode, dtype))
+                      for plain in config.models if plain != 'scalenet']
         if set(MODES) <= set(config.modes):
-            for model in config.models:
-                top = variant_name(model, 'compiled', dtype)
-                bottom = variant_name(model, 'eager', dtype)
-                rows.append(dict(kind='mode', top=top, bottom=bottom,
-                                 ratio=median(samples.wall[top]) / median(samples.wall[bottom]),
-                                 per_round=_round_ratios(samples, top, bottom)))
-    return rows
+            pairs += [('mode', variant_name(model, 'compiled', dtype),
+                       variant_name(model, 'eager', dtype)) for model in config.models]
+    return [dict(kind=kind, top=top, bottom=bottom,
+                 ratio=median(samples.wall[top]) / median(samples.wall[bottom]),
+                 per_round=_round_ratios(samples, top, bottom)) for kind, top, bottom in pairs]
 
 
 def run_compile_cost(config: CompileCostConfig,

@@ -181,7 +181,8 @@ class StepWorker:
             stdout=subprocess.PIPE, stderr=self.stderr, text=True, bufsize=1, env=worker_env())
         self.pid: Optional[int] = None
 
-    def _read(self) -> Dict[str, Any]:
+    def read(self) -> Dict[str, Any]:
+        """The worker's next answer; RuntimeError with its stderr if it exited instead."""
         assert self.process.stdout is not None
         for line in self.process.stdout:
             if line.startswith(MARKER):
@@ -197,27 +198,23 @@ class StepWorker:
                            f'{self.process.returncode} before answering: {error}')
 
     def wait_ready(self) -> None:
-        self.pid = self._read()['pid']
+        self.pid = self.read()['pid']
 
-    def send_step(self) -> None:
-        """Ask for one step without waiting for its answer (:meth:`read_step` reads it)."""
+    def send(self, command: str) -> None:
+        """Send one command line (``step``, ``profile``) without waiting for the answer
+        (:meth:`read` reads it), so several workers can run at once."""
         assert self.process.stdin is not None
-        self.process.stdin.write('step\n')
+        self.process.stdin.write(command + '\n')
         self.process.stdin.flush()
 
-    def read_step(self) -> Dict[str, Any]:
-        return self._read()
-
     def step(self) -> Dict[str, Any]:
-        self.send_step()
-        return self._read()
+        self.send('step')
+        return self.read()
 
     def profile(self) -> Dict[str, int]:
         """One more step under the profiler: its operator and kernel counts."""
-        assert self.process.stdin is not None
-        self.process.stdin.write('profile\n')
-        self.process.stdin.flush()
-        return self._read()
+        self.send('profile')
+        return self.read()
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -259,9 +256,9 @@ def isolated_train_times(specs: Mapping[str, Dict[str, Any]], repeats: int, warm
         for round_index in range(warmup):
             if round_index == 0 and parallel_first_step:
                 for worker in workers.values():
-                    worker.send_step()
+                    worker.send('step')
                 for name, worker in workers.items():
-                    warmup_wall[name].append(worker.read_step()['wall'])
+                    warmup_wall[name].append(worker.read()['wall'])
                 continue
             for name, worker in workers.items():
                 warmup_wall[name].append(worker.step()['wall'])
