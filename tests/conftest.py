@@ -164,6 +164,41 @@ def run_tool_inprocess(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     return run
 
 
+RunScript = Callable[..., str]
+
+
+@pytest.fixture(scope='session')
+def run_script() -> RunScript:
+    """Run a repository script (``benchmarks/lora_cost.py``, ...) as ``__main__`` in this
+    process: ``run_script(script, args, capture=False) -> stdout``.
+
+    ``sys.argv`` and torch's thread count (the benchmark tools set it with ``--threads``) are
+    restored afterwards; exceptions, ``SystemExit`` included, reach the test, and stderr is
+    left to ``capsys``. With ``capture`` stdout is collected and returned (for module-scoped
+    fixtures, which cannot use ``capsys``); otherwise it goes to ``capsys`` and ``''`` is
+    returned. Session-scoped, so module-scoped fixtures can use it.
+    """
+    import contextlib
+    import io
+
+    import torch
+
+    def run(script: str, args: Sequence[object], capture: bool = False) -> str:
+        path = REPO_ROOT / script
+        old_argv, old_threads = sys.argv, torch.get_num_threads()
+        sys.argv = [str(path)] + [str(a) for a in args]
+        buffer = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(buffer) if capture else contextlib.nullcontext():
+                runpy.run_path(str(path), run_name='__main__')
+        finally:
+            sys.argv = old_argv
+            torch.set_num_threads(old_threads)
+        return buffer.getvalue()
+
+    return run
+
+
 RunTool = Callable[..., subprocess.CompletedProcess]
 
 

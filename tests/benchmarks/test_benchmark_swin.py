@@ -5,13 +5,9 @@ training, inference) is one module fixture; the worker processes (isolated timin
 memory in fresh interpreters) are checked in-process through the worker spec, and end to end
 in a slow test.
 """
-import contextlib
-import io
 import json
-import runpy
-import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 import pytest
 
@@ -20,36 +16,31 @@ from benchmarks.harness.families import FAMILIES, default_arch, resolve_shape
 from benchmarks.harness.models import MODEL_NAMES
 from benchmarks.harness.report import COLUMNS, LIVE_ROW
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TOOL = REPO_ROOT / 'benchmarks' / 'benchmark.py'
+TOOL = 'benchmarks/benchmark.py'  # run by the ``run_script`` fixture (tests/conftest.py)
 TINY_SWIN = dict(embed_dims=16, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8])
 # 224 px is the smallest size Swin-T's geometry (patch 4, window 7) takes without padding:
 # the last stage's map is 7 x 7. At width 16 a step still takes a fraction of a second.
 BASE_ARGV = ['--family', 'swin', '--arch', json.dumps(TINY_SWIN), '--img-size', '224',
              '--batch-size', '2', '--repeats', '1', '--warmup', '0', '--quiet']
+RunScript = Callable[..., str]
 
 
-def run_tool(out: Path, extra: List[str]) -> Dict[str, Any]:
-    """Run the CLI in this process with one torch thread (restored after: ``--threads`` sets
-    the process-wide count; one thread keeps the run fast on a small shared machine)."""
-    import torch
-    buffer = io.StringIO()
-    old, threads = sys.argv, torch.get_num_threads()
-    sys.argv = [str(TOOL)] + BASE_ARGV + ['--threads', '1', '--out', str(out)] + extra
-    try:
-        with contextlib.redirect_stdout(buffer):
-            runpy.run_path(str(TOOL), run_name='__main__')
-    finally:
-        sys.argv = old
-        torch.set_num_threads(threads)
+def run_tool(run_script: RunScript, out: Path, extra: List[str]) -> Dict[str, Any]:
+    """Run the CLI in this process with one torch thread (``run_script`` restores the count:
+    ``--threads`` sets the process-wide one; one thread keeps the run fast on a small shared
+    machine); its JSON, with the stdout as ``_stdout``."""
+    printed = run_script(TOOL, BASE_ARGV + ['--threads', '1', '--out', str(out)] + extra,
+                         capture=True)
     result = json.loads(out.read_text())
-    result['_stdout'] = buffer.getvalue()
+    result['_stdout'] = printed
     return result
 
 
 @pytest.fixture(scope='module')
-def swin_result(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
-    return run_tool(tmp_path_factory.mktemp('bench') / 'swin.json', ['--skip-memory'])
+def swin_result(tmp_path_factory: pytest.TempPathFactory,
+                run_script: RunScript) -> Dict[str, Any]:
+    return run_tool(run_script, tmp_path_factory.mktemp('bench') / 'swin.json',
+                    ['--skip-memory'])
 
 
 def test_every_swin_model_has_every_field(swin_result):
@@ -141,27 +132,17 @@ def test_bad_family_arch_or_depth_is_refused_with_its_name(options, named):
         config.validate()
 
 
-def test_cli_refuses_an_unknown_family(capsys):
-    old = sys.argv
-    sys.argv = [str(TOOL), '--family', 'resnet']
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            runpy.run_path(str(TOOL), run_name='__main__')
-    finally:
-        sys.argv = old
+def test_cli_refuses_an_unknown_family(capsys, run_script: RunScript):
+    with pytest.raises(SystemExit) as exit_info:
+        run_script(TOOL, ['--family', 'resnet'])
     assert exit_info.value.code == 2
     assert "--family: invalid choice: 'resnet'" in capsys.readouterr().err
 
 
-def test_cli_refuses_a_vit_arch_for_swin(tmp_path):
+def test_cli_refuses_a_vit_arch_for_swin(tmp_path, run_script: RunScript):
     out = tmp_path / 'bench.json'
-    old = sys.argv
-    sys.argv = [str(TOOL), '--family', 'swin', '--arch', 'deit-small', '--out', str(out)]
-    try:
-        with pytest.raises(SystemExit, match="arch='deit-small' is unknown"):
-            runpy.run_path(str(TOOL), run_name='__main__')
-    finally:
-        sys.argv = old
+    with pytest.raises(SystemExit, match="arch='deit-small' is unknown"):
+        run_script(TOOL, ['--family', 'swin', '--arch', 'deit-small', '--out', str(out)])
     assert not out.exists()
 
 
@@ -184,10 +165,12 @@ def test_worker_spec_carries_the_family_and_builds_the_swin_step():
 
 
 @pytest.mark.slow
-def test_swin_workers_time_and_measure_memory_in_fresh_processes(tmp_path):
+def test_swin_workers_time_and_measure_memory_in_fresh_processes(tmp_path,
+                                                                  run_script: RunScript):
     import os
-    result = run_tool(tmp_path / 'swin.json', ['--models', 'scalenet', '--skip-infer',
-                                               '--isolate', '--memory-steps', '1'])
+    result = run_tool(run_script, tmp_path / 'swin.json', ['--models', 'scalenet',
+                                                           '--skip-infer', '--isolate',
+                                                           '--memory-steps', '1'])
     fields = result['models']['scalenet']
     assert fields['train_step_s'] > 0
     assert fields['train_worker_pid'] not in (None, os.getpid())

@@ -6,10 +6,8 @@ run with peak-memory subprocesses (a fresh interpreter per model) is marked slow
 ``python benchmarks/benchmark.py --check-keep-memory`` checks it (2.5 GiB), not the suite.
 """
 import json
-import runpy
-import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 import pytest
 
@@ -17,42 +15,31 @@ from benchmarks.harness.benchmark import FIELDS, SCALENET_FIELDS
 from benchmarks.harness.models import MODEL_NAMES
 from benchmarks.harness.report import COLUMNS, LIVE_ROW
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TOOL = REPO_ROOT / 'benchmarks' / 'benchmark.py'
+TOOL = 'benchmarks/benchmark.py'  # run by the ``run_script`` fixture (tests/conftest.py)
 TINY = json.dumps(dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64))
+RunScript = Callable[..., str]
 
 
-def run_tool(tmp_path: Path, capsys: pytest.CaptureFixture, extra: List[str]) -> Dict[str, Any]:
+def run_tool(run_script: RunScript, tmp_path: Path, capsys: pytest.CaptureFixture,
+             extra: List[str]) -> Dict[str, Any]:
+    """Run the CLI on the tiny ViT in this process; its JSON, with the stdout as ``_stdout``."""
     out = tmp_path / 'bench.json'
-    argv = [str(TOOL), '--arch', TINY, '--img-size', '32', '--batch-size', '2', '--repeats', '1',
-            '--warmup', '0', '--quiet', '--out', str(out)] + extra
-    old = sys.argv
-    sys.argv = argv
-    try:
-        runpy.run_path(str(TOOL), run_name='__main__')
-    finally:
-        sys.argv = old
+    run_script(TOOL, ['--arch', TINY, '--img-size', '32', '--batch-size', '2', '--repeats', '1',
+                      '--warmup', '0', '--quiet', '--out', str(out)] + extra)
     result = json.loads(out.read_text())
     result['_stdout'] = capsys.readouterr().out
     return result
 
 
 @pytest.fixture(scope='module')
-def quick_result(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
-    import contextlib
-    import io
+def quick_result(tmp_path_factory: pytest.TempPathFactory,
+                 run_script: RunScript) -> Dict[str, Any]:
     out = tmp_path_factory.mktemp('bench') / 'bench.json'
-    buffer = io.StringIO()
-    old = sys.argv
-    sys.argv = [str(TOOL), '--arch', TINY, '--img-size', '32', '--batch-size', '2',
-                '--repeats', '1', '--warmup', '0', '--quiet', '--skip-memory', '--out', str(out)]
-    try:
-        with contextlib.redirect_stdout(buffer):
-            runpy.run_path(str(TOOL), run_name='__main__')
-    finally:
-        sys.argv = old
+    printed = run_script(TOOL, ['--arch', TINY, '--img-size', '32', '--batch-size', '2',
+                                '--repeats', '1', '--warmup', '0', '--quiet', '--skip-memory',
+                                '--out', str(out)], capture=True)
     result = json.loads(out.read_text())
-    result['_stdout'] = buffer.getvalue()
+    result['_stdout'] = printed
     return result
 
 
@@ -110,9 +97,10 @@ def test_table_has_every_column_and_row(quick_result):
 
 
 @pytest.mark.slow
-def test_peak_memory_measured_in_fresh_processes(tmp_path, capsys):
-    result = run_tool(tmp_path, capsys, ['--models', 'scalenet', 'mmpretrain', '--skip-train',
-                                         '--skip-infer', '--memory-steps', '1'])
+def test_peak_memory_measured_in_fresh_processes(tmp_path, capsys, run_script: RunScript):
+    result = run_tool(run_script, tmp_path, capsys, ['--models', 'scalenet', 'mmpretrain',
+                                                     '--skip-train', '--skip-infer',
+                                                     '--memory-steps', '1'])
     for name in ('scalenet', 'mmpretrain'):
         fields = result['models'][name]
         assert fields['peak_train_memory_bytes'] > 0, fields.get('memory_detail')
@@ -156,10 +144,12 @@ def test_paired_ratios_pair_each_round_and_give_the_spread() -> None:
 
 
 @pytest.mark.slow
-def test_isolated_timing_runs_each_model_in_its_own_worker(tmp_path, capsys):
-    result = run_tool(tmp_path, capsys, ['--skip-memory', '--skip-infer', '--isolate',
-                                         '--keep-memory', '--repeats', '2',
-                                         '--models', 'scalenet', 'mmpretrain'])
+def test_isolated_timing_runs_each_model_in_its_own_worker(tmp_path, capsys,
+                                                           run_script: RunScript):
+    result = run_tool(run_script, tmp_path, capsys, ['--skip-memory', '--skip-infer',
+                                                     '--isolate', '--keep-memory',
+                                                     '--repeats', '2',
+                                                     '--models', 'scalenet', 'mmpretrain'])
     import os
     models = result['models']
     pids = {name: models[name]['train_worker_pid'] for name in ('scalenet', 'mmpretrain')}
@@ -196,13 +186,8 @@ def test_a_killed_worker_is_reported_as_probably_out_of_memory() -> None:
         worker.close()
 
 
-def test_a_malformed_arch_json_is_named(tmp_path: Path) -> None:
+def test_a_malformed_arch_json_is_named(tmp_path: Path, run_script: RunScript) -> None:
     out = tmp_path / 'bench.json'
-    old = sys.argv
-    sys.argv = [str(TOOL), '--arch', '{"embed_dims": 32', '--out', str(out)]
-    try:
-        with pytest.raises(SystemExit, match=r"--arch '\{\"embed_dims\": 32' is not valid JSON"):
-            runpy.run_path(str(TOOL), run_name='__main__')
-    finally:
-        sys.argv = old
+    with pytest.raises(SystemExit, match=r"--arch '\{\"embed_dims\": 32' is not valid JSON"):
+        run_script(TOOL, ['--arch', '{"embed_dims": 32', '--out', str(out)])
     assert not out.exists()

@@ -7,10 +7,9 @@ their training step into graphs with no graph break (and dispatch fewer operator
 eager ones did not compile.
 """
 import json
-import runpy
 import sys
 from pathlib import Path
-from typing import List
+from typing import Callable
 
 import pytest
 
@@ -19,17 +18,8 @@ from benchmarks.harness.compile_cost import (CompileCostConfig, comparisons, rat
 from benchmarks.harness.timing import Samples
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TOOL = REPO_ROOT / 'benchmarks' / 'compile_cost.py'
+TOOL = 'benchmarks/compile_cost.py'  # run by the ``run_script`` fixture (tests/conftest.py)
 TINY_ARCH = '{"embed_dims": 32, "num_layers": 2, "num_heads": 2, "feedforward_channels": 64}'
-
-
-def run_tool(argv: List[str]) -> None:
-    old = sys.argv
-    sys.argv = [str(TOOL)] + argv
-    try:
-        runpy.run_path(str(TOOL), run_name='__main__')
-    finally:
-        sys.argv = old
 
 
 def test_every_model_mode_and_dtype_is_one_worker_with_its_settings() -> None:
@@ -82,19 +72,19 @@ def test_ratios_are_scalenet_over_plain_and_compiled_over_eager_per_round() -> N
     assert ratio(result, 'timm/eager/fp32', 'scalenet/eager/fp32') is None
 
 
-def test_the_tool_refuses_a_bad_option_with_a_message() -> None:
+def test_the_tool_refuses_a_bad_option_with_a_message(run_script: Callable[..., str]) -> None:
     with pytest.raises(SystemExit) as refused:
-        run_tool(['--models', 'timm', 'mmpretrain', '--arch', TINY_ARCH])
+        run_script(TOOL, ['--models', 'timm', 'mmpretrain', '--arch', TINY_ARCH])
     assert 'give scalenet' in str(refused.value.code)
 
 
 @pytest.mark.slow
 def test_tiny_run_writes_every_variant_and_the_compiled_ones_have_no_graph_break(
-        tmp_path, capsys) -> None:
+        tmp_path, capsys, run_script: Callable[..., str]) -> None:
     out = tmp_path / 'compile.json'
-    run_tool(['--arch', TINY_ARCH, '--img-size', '32', '--batch-size', '2', '--threads', '1',
-              '--repeats', '1', '--warmup', '1', '--num-classes', '10', '--count-ops',
-              '--out', str(out)])
+    run_script(TOOL, ['--arch', TINY_ARCH, '--img-size', '32', '--batch-size', '2',
+                      '--threads', '1', '--repeats', '1', '--warmup', '1', '--num-classes', '10',
+                      '--count-ops', '--out', str(out)])
     printed = capsys.readouterr().out
     result = json.loads(out.read_text())
     assert set(result['variants']) == {'scalenet/eager/fp32', 'timm/eager/fp32',

@@ -5,10 +5,8 @@ the three timed variants compute one function (the check that guards the compari
 when they do not), the multiply-add model against a direct count, and the CLI's errors.
 """
 import json
-import runpy
-import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 import pytest
 import torch
@@ -17,18 +15,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from benchmarks.harness.lora_cost import (PARTS, VARIANTS, _LinearCase, flop_overheads,
                                             format_lora_cost, linear_shapes, measure_lora_cost)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TOOL = REPO_ROOT / 'benchmarks' / 'lora_cost.py'
+TOOL = 'benchmarks/lora_cost.py'  # run by the ``run_script`` fixture (tests/conftest.py)
 TINY = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
-
-
-def run_tool(argv: List[str]) -> None:
-    old = sys.argv
-    sys.argv = [str(TOOL)] + argv
-    try:
-        runpy.run_path(str(TOOL), run_name='__main__')
-    finally:
-        sys.argv = old
 
 
 def test_shapes_are_the_four_linears_of_a_layer() -> None:
@@ -87,10 +75,11 @@ def test_measurement_has_every_field_and_the_table_every_row() -> None:
         assert target in table
 
 
-def test_tool_writes_json_and_prints_the_table(tmp_path: Path, capsys) -> None:
+def test_tool_writes_json_and_prints_the_table(tmp_path: Path, capsys,
+                                                run_script: Callable[..., str]) -> None:
     out = tmp_path / 'nested' / 'lora.json'
-    run_tool(['--arch', json.dumps(TINY), '--img-size', '32', '--batch-size', '1',
-              '--repeats', '1', '--warmup', '0', '--out', str(out)])
+    run_script(TOOL, ['--arch', json.dumps(TINY), '--img-size', '32', '--batch-size', '1',
+                      '--repeats', '1', '--warmup', '0', '--out', str(out)])
     result: Dict[str, Any] = json.loads(out.read_text())
     assert result['machine']['torch_threads'] >= 1
     assert 'fold alone ms' in capsys.readouterr().out
@@ -102,9 +91,10 @@ def test_tool_writes_json_and_prints_the_table(tmp_path: Path, capsys) -> None:
     (['--img-size', '230'], '--patch-size'),
     (['--warmup', '-1'], '--warmup'),
 ])
-def test_bad_options_are_rejected_with_their_name(argv: List[str], named: str, capsys) -> None:
+def test_bad_options_are_rejected_with_their_name(argv: List[str], named: str, capsys,
+                                                   run_script: Callable[..., str]) -> None:
     with pytest.raises(SystemExit):
-        run_tool(argv)
+        run_script(TOOL, argv)
     assert named in capsys.readouterr().err
 
 
@@ -114,19 +104,21 @@ def test_bad_options_are_rejected_with_their_name(argv: List[str], named: str, c
     ('{"embed_dims": 32}', 'a custom arch is a dict with keys'),
 ])
 def test_a_bad_arch_is_a_clean_error_before_measuring(arch: str, named: str, tmp_path: Path,
-                                                      capsys) -> None:
+                                                      capsys,
+                                                      run_script: Callable[..., str]) -> None:
     out = tmp_path / 'lora.json'
     with pytest.raises(SystemExit):
-        run_tool(['--arch', arch, '--out', str(out)])
+        run_script(TOOL, ['--arch', arch, '--out', str(out)])
     assert named in capsys.readouterr().err
     assert not out.exists()
 
 
-def test_an_unwritable_out_is_refused_before_measuring(tmp_path: Path, capsys) -> None:
+def test_an_unwritable_out_is_refused_before_measuring(tmp_path: Path, capsys,
+                                                       run_script: Callable[..., str]) -> None:
     blocker = tmp_path / 'a_file'
     blocker.write_text('not a folder')
     with pytest.raises(SystemExit):
-        run_tool(['--arch', json.dumps(TINY), '--out', str(blocker / 'lora.json')])
+        run_script(TOOL, ['--arch', json.dumps(TINY), '--out', str(blocker / 'lora.json')])
     err = capsys.readouterr().err
     assert f'cannot create {blocker}' in err and 'choose a writable folder' in err
     assert blocker.read_text() == 'not a folder'
