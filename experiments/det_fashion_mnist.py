@@ -63,6 +63,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from experiments.det_evidence import ALL_ARMS, ARMS, DetSettings, run_det_experiment  # noqa: E402
+from scalenet_mm.method import SHARED_DEPTH_RULES  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -98,6 +99,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--lr', type=float, default=d.lr)
     p.add_argument('--weight-decay', type=float, default=d.weight_decay)
     p.add_argument('--layer-decay', type=float, default=d.layer_decay)
+    p.add_argument('--shared-depth', choices=SHARED_DEPTH_RULES, default=d.shared_depth,
+                   help='which use of a shared tensor sets its layer-decay depth')
     p.add_argument('--neck', type=int, default=d.neck)
     p.add_argument('--jobs', type=int, default=1, help='runs at a time')
     p.add_argument('--threads', type=int, default=2, help='CPU threads per run')
@@ -117,7 +120,7 @@ def settings_from_args(args: argparse.Namespace) -> DetSettings:
         num_val=args.num_val, curve_val=args.curve_val, objects=tuple(args.objects),
         scale=tuple(args.scale), iters=args.iters, batch=args.batch, evals=args.evals,
         lr=args.lr, weight_decay=args.weight_decay, layer_decay=args.layer_decay,
-        neck=args.neck, seeds=tuple(args.seeds))
+        shared_depth=args.shared_depth, neck=args.neck, seeds=tuple(args.seeds))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

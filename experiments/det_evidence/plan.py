@@ -63,6 +63,9 @@ class DetSettings:
         lr: AdamW peak lr of every detection arm; weight_decay: AdamW weight decay.
         layer_decay: layer-wise lr decay of the pretrained ViT arms (the arms from scratch use
             1.0: their first layers have nothing to keep).
+        shared_depth: which use of a shared tensor sets its layer-decay depth (``'first'``:
+            its original layer; ``'last'``: its last instance, which under the cyclic map
+            gives the shared tensors the lrs of the L-layer arm); the plain arms share nothing.
         neck: channels of the pyramid and the heads.
         seeds: one full set of runs per seed (each seed pretrains its own backbone).
     """
@@ -89,6 +92,7 @@ class DetSettings:
     lr: float = 4e-4
     weight_decay: float = 0.1
     layer_decay: float = 0.9
+    shared_depth: str = 'first'
     neck: int = 64
     seeds: Tuple[int, ...] = (0, 1)
 
@@ -121,6 +125,10 @@ class DetSettings:
             raise ValueError(f'evals={self.evals} cannot exceed iters={self.iters}')
         if not 0 < self.layer_decay <= 1:
             raise ValueError(f'layer_decay={self.layer_decay} must lie in (0, 1]')
+        from scalenet_mm.method import SHARED_DEPTH_RULES
+        if self.shared_depth not in SHARED_DEPTH_RULES:
+            raise ValueError(f'shared_depth={self.shared_depth!r} must be one of '
+                             f'{SHARED_DEPTH_RULES}')
         if self.lr <= 0 or self.pretrain_lr <= 0:
             raise ValueError(f'lr={self.lr} and pretrain_lr={self.pretrain_lr} must be > 0')
         if not self.seeds:
@@ -285,7 +293,8 @@ def det_sizes(settings: DetSettings, arm: DetArm, seed: int, pretrained: Optiona
         backbone=arm.backbone, dims=settings.embed_dims, num_heads=settings.num_heads,
         ffn=settings.feedforward_channels, num_layers=layers, instances=instances,
         window=settings.window, global_attn=global_attention(instances),
-        layer_decay=settings.layer_decay if arm.pretrained else 1.0, patch=settings.patch,
+        layer_decay=settings.layer_decay if arm.pretrained else 1.0,
+        shared_depth=settings.shared_depth, patch=settings.patch,
         scale_factors=(2.0, 1.0, 0.5), pretrained=pretrained, **common)
 
 

@@ -85,6 +85,31 @@ def first_use(layer_map: Sequence[int]) -> List[int]:
     return [first[src] for src in range(len(first))]
 
 
+def last_use(layer_map: Sequence[int]) -> List[int]:
+    """Return, for every source layer, the last instance that uses it.
+
+    Under a cyclic map ``g(i) = i % L`` the last use of layer ``d`` is ``d + (k - 1) L``: it lies
+    as many instances below the top as layer ``d`` lies below the top of the L-layer model.
+    """
+    last = {}
+    for inst, src in enumerate(layer_map):
+        last[src] = inst
+    return [last[src] for src in range(len(last))]
+
+
+#: Which use of a shared tensor decides its layer-wise lr-decay depth (``get_layer_depth``).
+SHARED_DEPTH_RULES = ('first', 'last')
+
+
+def shared_use(layer_map: Sequence[int], rule: str) -> List[int]:
+    """The instance whose depth a shared source layer takes: its ``'first'`` or ``'last'`` use."""
+    if rule == 'first':
+        return first_use(layer_map)
+    if rule == 'last':
+        return last_use(layer_map)
+    raise ValueError(f'shared_depth={rule!r} is not a rule; use one of {SHARED_DEPTH_RULES}')
+
+
 def inserted_instances(layer_map: Sequence[int]) -> List[bool]:
     """Return a flag per instance: True when the instance is not its source layer's first use.
 

@@ -144,6 +144,8 @@ class ReducedDetSizes:
         batch, val_batch: images per step in training and in evaluation.
         lr, weight_decay, layer_decay, clip_grad: the optimizer (``layer_decay`` None keeps the
             shipped config's layer-decay rate; ``clip_grad`` None: no clipping).
+        shared_depth: the layer-decay constructor's rule for shared tensors (``'first'`` or
+            ``'last'`` use; None keeps the shipped config's).
         max_iters, val_interval: iterations and how often mAP is evaluated (0: at the end).
         warmup, warmup_factor: linear warm-up iterations (>= 2) and start factor.
         lr_drop: iteration of the x0.1 step (default: the last iteration).
@@ -191,6 +193,7 @@ class ReducedDetSizes:
     lr: float = 1e-4
     weight_decay: Optional[float] = None
     layer_decay: Optional[float] = None
+    shared_depth: Optional[str] = None
     clip_grad: Optional[float] = None
     max_iters: int = 2
     val_interval: int = 0
@@ -231,8 +234,13 @@ def _optim(sizes: ReducedDetSizes) -> str:
                  'paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0)']
     else:
         parts = ["type='OptimWrapper'", f'optimizer=dict({optimizer})']
+        paramwise = []
         if sizes.layer_decay is not None:
-            parts.append(f'paramwise_cfg=dict(layer_decay_rate={sizes.layer_decay!r})')
+            paramwise.append(f'layer_decay_rate={sizes.layer_decay!r}')
+        if sizes.shared_depth is not None:
+            paramwise.append(f'shared_depth={sizes.shared_depth!r}')
+        if paramwise:
+            parts.append(f'paramwise_cfg=dict({", ".join(paramwise)})')
     if sizes.clip_grad is not None:
         parts.append(f'clip_grad=dict(max_norm={sizes.clip_grad!r})')
     return 'dict(' + ', '.join(parts) + ')'
@@ -284,7 +292,7 @@ def _swin_fields(base_config: str, sizes: ReducedDetSizes) -> dict:
     for s, (width, head) in enumerate(zip(widths, heads)):
         if head < 1 or width % head:
             raise ValueError(f'stage {s} is {width} wide: swin_heads[{s}]={head} must divide it')
-    for name in ('layer_decay', 'scale_factors'):
+    for name in ('layer_decay', 'shared_depth', 'scale_factors'):
         if getattr(sizes, name) is not None:
             raise ValueError(f'{name} is for the ViT configs (layer-decay constructor, simple '
                              f'pyramid); the Swin configs use mmdet\'s optimizer and an FPN')

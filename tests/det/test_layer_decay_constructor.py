@@ -173,3 +173,38 @@ def test_no_decay_even_when_the_optimizer_default_decays() -> None:
             assert group['weight_decay'] == 0.0
         if 'backbone.layers.0.attn.qkv.weight' in group['param_names']:
             assert group['weight_decay'] == pytest.approx(0.01)  # AdamW's default
+
+
+def test_shared_depth_last_gives_shared_tensors_the_base_models_lr() -> None:
+    """``shared_depth='last'`` on a cyclic 2x ScaleNet: every shared tensor gets the lr that
+    mmpretrain's own constructor gives the same layer of the plain L-layer ViT at the same
+    rate; the embeddings and the per-instance tensors stay at their instance depths."""
+    grown = Detectorish(small_backbone(depth=4))  # cyclic [0, 1, 0, 1] over 2 layers
+    ours = by_name(build(grown, shared_depth='last'))
+    base = Detectorish(VisionTransformer(arch=ARCH, img_size=64, patch_size=16,
+                                         out_type='featmap', with_cls_token=False))
+    from mmpretrain.engine.optimizers import LearningRateDecayOptimWrapperConstructor
+    base.get_layer_depth = lambda name: base.backbone.get_layer_depth(name, 'backbone.')
+    theirs = {g['param_name']: g['lr'] for g in LearningRateDecayOptimWrapperConstructor(
+        dict(OPTIM), dict(layer_decay_rate=RATE))(base).optimizer.param_groups}
+    shared = [n for n in ours if n.startswith('backbone.layers.')]
+    assert shared
+    for name in shared:
+        assert ours[name][0] == pytest.approx(theirs[name]), name
+        assert ours[name][2] == int(name.split('.')[2]) + 2 + 1  # last use: instance j + 2
+    # the default rule is unchanged: the first use, two depths lower
+    first = by_name(build(grown))
+    assert first['backbone.layers.1.attn.qkv.weight'][0] == pytest.approx(
+        ours['backbone.layers.1.attn.qkv.weight'][0] * RATE**2)
+    for name in ('backbone.pos_embed', 'backbone.instances.2.lora.qkv.lora_A', 'head.1.weight'):
+        assert ours[name] == first[name], name
+
+
+def test_shared_depth_rule_errors_name_the_setting() -> None:
+    with pytest.raises(ValueError, match="shared_depth='middle'"):
+        LayerDecayOptimWrapperConstructor(dict(OPTIM), dict(shared_depth='middle'))
+    plain = Detectorish(VisionTransformer(arch=ARCH, img_size=64, patch_size=16,
+                                          out_type='featmap'))
+    with pytest.raises(ValueError, match='VisionTransformer has none'):
+        build(plain, shared_depth='last')
+    build(plain, shared_depth='first')  # the default rule works on any backbone

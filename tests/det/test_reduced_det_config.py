@@ -16,7 +16,7 @@ def test_sizes_reach_the_resolved_config_and_the_rest_is_the_shipped_one(tmp_pat
                                                                          shapes_data) -> None:
     sizes = ReducedDetSizes(image=96, dims=64, num_heads=2, ffn=256, neck=48, fc=128,
                             with_cp=False, lr=3e-4, weight_decay=0.05, layer_decay=0.8,
-                            clip_grad=10.0, max_iters=20, val_interval=5, warmup=4,
+                            shared_depth='last', clip_grad=10.0, max_iters=20, val_interval=5, warmup=4,
                             lr_drop=16, seed=7)
     path = write_reduced_mask_rcnn_config(str(tmp_path / 'reduced.py'), BASE,
                                           shapes_data['train'], shapes_data['val'],
@@ -32,6 +32,7 @@ def test_sizes_reach_the_resolved_config_and_the_rest_is_the_shipped_one(tmp_pat
     assert cfg.model.roi_head.bbox_head.num_classes == len(SHAPE_CLASSES)
     assert cfg.optim_wrapper.optimizer.lr == 3e-4
     assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == 0.8
+    assert cfg.optim_wrapper.paramwise_cfg.shared_depth == 'last'
     assert cfg.optim_wrapper.clip_grad == dict(max_norm=10.0)
     assert cfg.optim_wrapper.constructor == shipped.optim_wrapper.constructor
     assert cfg.train_cfg.max_iters == 20 and cfg.train_cfg.val_interval == 5

@@ -157,6 +157,7 @@ def test_reduced_swin_config_keeps_the_shipped_backbone_and_recipe(tmp_path: Pat
 @pytest.mark.parametrize('config, sizes, message', [
     ('mask_rcnn_scalenet_b2x.py', ReducedDetSizes(backbone='swin'), 'needs a Swin config'),
     (SCALENET_SWIN, ReducedDetSizes(backbone='swin', layer_decay=0.8), 'layer_decay'),
+    (SCALENET_SWIN, ReducedDetSizes(backbone='swin', shared_depth='last'), 'shared_depth'),
     (SCALENET_SWIN, ReducedDetSizes(backbone='swin', dims=18, swin_heads=(4, 4, 4, 4)),
      'stage 0 is 18 wide'),
     (SCALENET_SWIN, ReducedDetSizes(backbone='swin', swin_depths=(2, 2, 2)), 'one entry per'),

@@ -2,7 +2,8 @@
 import pytest
 
 import method_import  # noqa: F401  (scalenet_mm.method without OpenMMLab, see there)
-from scalenet_mm.method import build_layer_map, first_use, inserted_instances, resolve_depth
+from scalenet_mm.method import (build_layer_map, first_use, inserted_instances, last_use,
+                                resolve_depth, shared_use)
 
 
 def test_cyclic_runs_all_layers_then_all_again():
@@ -56,3 +57,13 @@ def test_first_use_and_inserted_instances():
     interleaved = build_layer_map('interleave', 3, 6)
     assert first_use(interleaved) == [0, 2, 4]
     assert inserted_instances(interleaved) == [False, True, False, True, False, True]
+
+
+def test_last_use_and_the_shared_use_rule():
+    cyclic = build_layer_map('cyclic', 3, 7)  # 0 1 2 0 1 2 0
+    assert last_use(cyclic) == [6, 4, 5]
+    assert last_use(build_layer_map('interleave', 3, 6)) == [1, 3, 5]
+    assert shared_use(cyclic, 'first') == first_use(cyclic)
+    assert shared_use(cyclic, 'last') == last_use(cyclic)
+    with pytest.raises(ValueError, match="shared_depth='middle'"):
+        shared_use(cyclic, 'middle')

@@ -300,6 +300,11 @@ def test_get_layer_depth_counts_instances_and_shares_at_first_use():
     assert model.get_layer_depth('stages.3.blocks.1.ffn.layers.1.weight') == (10, num_layers)
     assert model.get_layer_depth('norm3.weight') == (num_layers - 1, num_layers)
     assert model.get_layer_depth('head.fc.weight', 'backbone.') == (num_layers - 1, num_layers)
+    # the last use instead: stage 3 runs its 2 blocks as instances 0..5 (cyclic), block 1 last at 5
+    assert model.get_layer_depth('stages.3.blocks.1.ffn.layers.1.weight',
+                                 shared_depth='last') == (8 + 5 + 1, num_layers)
+    assert model.get_layer_depth('stages.0.blocks.1.norm1.weight', shared_depth='last') == \
+        (3 + 1, num_layers)
 
 
 def test_layer_decay_constructor_on_a_swin_classifier():

@@ -260,6 +260,12 @@ def test_get_layer_depth_puts_shared_tensors_at_their_first_use():
     assert model.get_layer_depth('backbone.instances.3.lora.qkv.lora_A', 'backbone.') == (4, 8)
     assert model.get_layer_depth('backbone.ln1.weight', 'backbone.') == (7, 8)
     assert model.get_layer_depth('head.fc.weight', 'backbone.') == (7, 8)
+    # the last use instead: layer 1 runs as instances 2 and 3
+    last = dict(shared_depth='last')
+    assert model.get_layer_depth('backbone.layers.1.attn.qkv.weight', 'backbone.', **last) == (4, 8)
+    assert model.get_layer_depth('backbone.instances.3.lora.qkv.lora_A', 'backbone.',
+                                 **last) == (4, 8)
+    assert model.get_layer_depth('backbone.pos_embed', 'backbone.', **last) == (0, 8)
 
 
 def test_frozen_stages_freeze_first_instances_and_their_layers():

@@ -6,8 +6,9 @@ The depth of every backbone tensor comes from the backbone's ``get_layer_depth``
 interface of mmpretrain's ``LearningRateDecayOptimWrapperConstructor``: ``ScaleNetViT``,
 ``ScaleNetSwin`` (instances counted across stages, as mmpretrain's Swin counts blocks),
 mmpretrain's ``VisionTransformer`` / ``SwinTransformer``); for ScaleNet a
-shared tensor is registered once and takes the depth of its first use (its original layer),
-so it is added to the optimizer once, at one learning rate. Everything outside the backbone
+shared tensor is registered once and takes the depth of its first use (its original layer)
+or, with ``paramwise_cfg.shared_depth='last'``, of its last use, so it is added to the
+optimizer once, at one learning rate. Everything outside the backbone
 (neck, heads) is at the top (scale 1).
 
 Unlike mmpretrain's constructor (one parameter group per tensor), tensors are grouped by
@@ -15,6 +16,7 @@ Unlike mmpretrain's constructor (one parameter group per tensor), tensors are gr
 optimizer steps stay efficient. Each group lists its tensors' names under ``param_names``
 (torch's own key for named parameter groups).
 """
+import inspect
 from collections import OrderedDict
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
@@ -26,6 +28,7 @@ from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 
+from ...method import SHARED_DEPTH_RULES
 from ...registry import register_optim_constructor
 
 #: Tensor names (the last component of a parameter's name) that never get weight decay:
@@ -35,7 +38,7 @@ NO_DECAY_NAMES: Tuple[str, ...] = ('pos_embed', 'cls_token', 'mask_token', 'gate
                                    'rel_pos_h', 'rel_pos_w', 'absolute_pos_embed',
                                    'relative_position_bias_table')
 NORM_TYPES = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)
-PARAMWISE_KEYS = ('layer_decay_rate', 'no_decay_names', 'backbone_name')
+PARAMWISE_KEYS = ('layer_decay_rate', 'no_decay_names', 'backbone_name', 'shared_depth')
 
 DepthFn = Callable[[str], Tuple[int, int]]
 
@@ -68,6 +71,12 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         no_decay_names (Sequence[str]): more tensor names (last name component) without
             weight decay.
         backbone_name (str): the attribute holding the backbone; default ``'backbone'``.
+        shared_depth (str): which use of a shared ScaleNet tensor gives its depth: ``'first'``
+            (default; its original layer) or ``'last'`` (under the cyclic map the shared
+            tensors then get the lrs the L-layer base model's fine-tuning gives them at the
+            same rate; only the embeddings and the per-instance tensors of early instances
+            move less). The backbone's ``get_layer_depth`` must take a ``shared_depth``
+            argument for ``'last'`` (ScaleNetViT, ScaleNetSwin do).
     """
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None) -> None:
@@ -82,6 +91,10 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         self.no_decay_names = tuple(NO_DECAY_NAMES) + tuple(
             paramwise_cfg.get('no_decay_names', ()))
         self.backbone_name = paramwise_cfg.get('backbone_name', 'backbone')
+        self.shared_depth = paramwise_cfg.get('shared_depth', 'first')
+        if self.shared_depth not in SHARED_DEPTH_RULES:
+            raise ValueError(f'paramwise_cfg.shared_depth={self.shared_depth!r} is not a rule; '
+                             f'use one of {SHARED_DEPTH_RULES}')
         # The parent validates only its own keys; ours are handled here.
         super().__init__(optim_wrapper_cfg, paramwise_cfg=None)
         self.paramwise_cfg = paramwise_cfg
@@ -137,10 +150,19 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         backbone = getattr(model, self.backbone_name, None)
         if backbone is not None and callable(getattr(backbone, 'get_layer_depth', None)):
             backbone_prefix = f'{self.backbone_name}.'
+            rule: Dict[str, str] = {}
+            if self.shared_depth != 'first':
+                if 'shared_depth' not in inspect.signature(backbone.get_layer_depth).parameters:
+                    raise ValueError(
+                        f'paramwise_cfg.shared_depth={self.shared_depth!r} needs a backbone '
+                        f'with shared tensors whose get_layer_depth takes shared_depth '
+                        f'(ScaleNetViT, ScaleNetSwin); {type(backbone).__name__} has none: '
+                        f'remove shared_depth from paramwise_cfg')
+                rule = dict(shared_depth=self.shared_depth)
 
             def depth_fn(name: str) -> Tuple[int, int]:
                 if name.startswith(backbone_prefix):
-                    return backbone.get_layer_depth(name, backbone_prefix)
+                    return backbone.get_layer_depth(name, backbone_prefix, **rule)
                 return num_layers - 1, num_layers
 
             probe = next((f'{backbone_prefix}{n}' for n, _ in backbone.named_parameters()),
@@ -178,6 +200,7 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     def _log(self, groups: Sequence[Dict], num_layers: int) -> None:
         logger = MMLogger.get_current_instance()
         logger.info(f'layer-wise lr decay: rate {self.layer_decay_rate}, {num_layers} depths, '
+                    f'shared tensors at their {self.shared_depth} use, '
                     f'{sum(len(g["params"]) for g in groups)} tensors in {len(groups)} groups')
         for group in groups:
             logger.debug(f'depth {group["layer_id"]} lr_scale {group["lr_scale"]:.4g} '

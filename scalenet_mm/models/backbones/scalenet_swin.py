@@ -37,7 +37,8 @@ from mmpretrain.models.utils import build_norm_layer, resize_pos_embed, to_2tupl
 from timm.layers import resize_rel_pos_bias_table
 
 from ...method import (AdapterConfig, SharedSwinBlock, SwinLayerInstance, build_stage_maps,
-                       first_use, inserted_instances, resolve_stage_depths, run_swin_instances)
+                       inserted_instances, resolve_stage_depths, run_swin_instances,
+                       shared_use)
 from ...registry import register_model
 from .pretrained_init import init_shared_backbone
 
@@ -332,11 +333,13 @@ class ScaleNetSwin(BaseBackbone):
                     m.eval()
         return self
 
-    def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
+    def get_layer_depth(self, param_name: str, prefix: str = '',
+                        shared_depth: str = 'first') -> Tuple[int, int]:
         """Layer-wise lr-decay depth of a parameter (mmpretrain's Swin rule over instances).
 
         Instances are counted across stages: instance ``i`` of stage ``s`` is depth
-        ``sum(D[:s]) + i + 1``; a shared block takes the depth of its first use; a stage's
+        ``sum(D[:s]) + i + 1``; a shared block takes the depth of its first use (or, with
+        ``shared_depth='last'``, of its last use in the stage); a stage's
         patch merging the depth of the stage's last instance (``sum(D[:s+1])``); the patch
         embedding (and absolute position embedding) 0; the output norms and everything
         after the backbone ``num_layers - 1``, with ``num_layers = sum(D) + 2``. For
@@ -355,7 +358,8 @@ class ScaleNetSwin(BaseBackbone):
             if parts[2] == 'instances':
                 return offset + int(parts[3]) + 1, num_layers
             if parts[2] == 'blocks':
-                return offset + first_use(self.layer_maps[stage])[int(parts[3])] + 1, num_layers
+                use = shared_use(self.layer_maps[stage], shared_depth)
+                return offset + use[int(parts[3])] + 1, num_layers
             return sum(self.depths[:stage + 1]), num_layers  # downsample
         return num_layers - 1, num_layers
 

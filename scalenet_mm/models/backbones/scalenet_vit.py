@@ -29,7 +29,7 @@ from mmpretrain.models.backbones.vision_transformer import VisionTransformer
 from mmpretrain.models.utils import build_norm_layer, resize_pos_embed, to_2tuple
 
 from ...method import (AdapterConfig, LayerInstance, SharedBlock, build_layer_map, first_use,
-                       inserted_instances, resolve_depth, run_instances)
+                       inserted_instances, resolve_depth, run_instances, shared_use)
 from ...registry import register_model
 from .pretrained_init import init_shared_backbone
 
@@ -306,13 +306,16 @@ class ScaleNetViT(BaseBackbone):
             self._freeze_stages()
         return self
 
-    def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
+    def get_layer_depth(self, param_name: str, prefix: str = '',
+                        shared_depth: str = 'first') -> Tuple[int, int]:
         """Layer-wise lr-decay depth of a parameter (mmpretrain's interface).
 
         Embeddings are depth 0; instance ``i``'s own parameters depth ``i + 1``; a shared
-        tensor takes the depth of its first use (its original layer); everything after the
-        backbone is ``depth + 1``. Returns ``(layer_depth, num_layers)`` with
-        ``num_layers = L' + 2``.
+        tensor takes the depth of its first use (its original layer; ``shared_depth='first'``)
+        or of its last use (``'last'``: under the cyclic map layer ``d``'s last use is as far
+        below the top as ``d`` is in the L-layer model, so the shared tensors keep the lrs
+        the base model's fine-tuning gives them); everything after the backbone is
+        ``depth + 1``. Returns ``(layer_depth, num_layers)`` with ``num_layers = L' + 2``.
         """
         num_layers = self.depth + 2
         if not param_name.startswith(prefix):
@@ -321,7 +324,7 @@ class ScaleNetViT(BaseBackbone):
         if name in ('cls_token', 'pos_embed') or name.startswith('patch_embed'):
             return 0, num_layers
         if name.startswith('layers.'):
-            return first_use(self.layer_map)[int(name.split('.')[1])] + 1, num_layers
+            return shared_use(self.layer_map, shared_depth)[int(name.split('.')[1])] + 1, num_layers
         if name.startswith('instances.'):
             return int(name.split('.')[1]) + 1, num_layers
         return num_layers - 1, num_layers
