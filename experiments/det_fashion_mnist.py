@@ -21,21 +21,17 @@ One command, through the real configs, ``tools/train.py`` and ``tools/test.py``:
 Finished runs are reused and interrupted ones resumed when the command is repeated with the
 same settings (``result.json`` / ``run.json`` per run, written atomically).
 
-Default (sized for about 60 minutes on 2 CPU cores, 2 seeds)::
+Default (3 seeds, 600 iterations per arm, 2 runs at a time at 1 thread each)::
 
     python experiments/det_fashion_mnist.py --work-dir work_dirs/det_fashion_mnist
 
-Cost measured at tiny size on 2 shared, busy CPU cores (load average 4-5 from other work),
-batch 4, 128 px, 2 threads: ~2.0 s per iteration for the 8-instance ScaleNet ViT (64 wide),
-~3.8 s for the ResNet-18 FPN; evaluation ~0.7 s per val canvas (mask head on 100 detections);
-classifier pretraining ~0.04 s per step of 64 images (~12 s per 20,000-image epoch). The
-default (120 iterations, 3 curve evaluations on 40 canvases, 100 test canvases) is therefore
-about 6-7 minutes per ViT run and 10 for the ResNet at that load (train ~1.7-2.0 s x 120 (ViT)
-or 3.8 s x 120 (ResNet), evaluations ~(3 x 40 + 100) x 0.7 s, ~20 s of start-up per process),
-about 30 minutes per seed, 2 seeds and 2 pretrainings of ~1-2 minutes: about 60 minutes (less on
-idle cores). On a GPU,
+Cost measured on an idle 2-core AMD EPYC VM (2026-12-06), batch 4, 128 px, 1 thread per run,
+2 runs at a time: ~0.65 s per iteration for every arm (the 8-instance ScaleNet ViT, the
+plain ViTs and the ResNet-18 FPN alike), so ~400-420 s of ``tools/train.py`` per 600-iteration
+run with its 3 curve evaluations on 40 canvases, ~25 s of ``tools/test.py`` on 100 canvases,
+~100 s per classifier pretraining: 2 seeds took 30.6 minutes, 3 seeds take about 46. On a GPU,
 scale ``--iters``, ``--num-train`` and ``--num-val`` up (e.g. ``--iters 3000 --num-train 5000
---num-val 500 --seeds 0 1 2``).
+--num-val 500``).
 
 The Swin arms, (e) a small plain Swin Mask R-CNN and (f) its ScaleNet 2x, each from a Swin
 pretrained per seed as a Fashion-MNIST classifier
@@ -102,8 +98,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--shared-depth', choices=SHARED_DEPTH_RULES, default=d.shared_depth,
                    help='which use of a shared tensor sets its layer-decay depth')
     p.add_argument('--neck', type=int, default=d.neck)
-    p.add_argument('--jobs', type=int, default=1, help='runs at a time')
-    p.add_argument('--threads', type=int, default=2, help='CPU threads per run')
+    p.add_argument('--jobs', type=int, default=2, help='runs at a time')
+    p.add_argument('--threads', type=int, default=1, help='CPU threads per run')
     p.add_argument('--no-reuse', action='store_true', help='train every run again')
     p.add_argument('--source', action='append', default=[],
                    help='a directory holding the Fashion-MNIST IDX files (may repeat)')

@@ -65,7 +65,8 @@ class DetSettings:
             1.0: their first layers have nothing to keep).
         shared_depth: which use of a shared tensor sets its layer-decay depth (``'first'``:
             its original layer; ``'last'``: its last instance, which under the cyclic map
-            gives the shared tensors the lrs of the L-layer arm); the plain arms share nothing.
+            gives the shared tensors the lrs of the L-layer arm; the default, so that (a) and (b)
+            train their pretrained tensors at the same lrs); the plain arms share nothing.
         neck: channels of the pyramid and the heads.
         seeds: one full set of runs per seed (each seed pretrains its own backbone).
     """
@@ -86,15 +87,15 @@ class DetSettings:
     curve_val: int = 40
     objects: Tuple[int, int] = (2, 5)
     scale: Tuple[float, float] = (1.0, 2.5)
-    iters: int = 120
+    iters: int = 600
     batch: int = 4
     evals: int = 3
     lr: float = 4e-4
     weight_decay: float = 0.1
     layer_decay: float = 0.9
-    shared_depth: str = 'first'
+    shared_depth: str = 'last'
     neck: int = 64
-    seeds: Tuple[int, ...] = (0, 1)
+    seeds: Tuple[int, ...] = (0, 1, 2)
 
     def validate(self) -> None:
         """Raise ValueError for values the configs cannot run, naming the value and the rule."""
@@ -197,8 +198,14 @@ SWIN_ARMS: Tuple[DetArm, ...] = (
            'pretrained', 'swin', swin.SWIN_BASE_CONFIG, instances='2L', pretrained=True,
            lora=True),
 )
+#: Diagnosis arms, run when named: (a) without its pretraining measures what the classifier
+#: pretraining adds to the L-layer detector, which bounds what growing it can show.
+DIAGNOSIS_ARMS: Tuple[DetArm, ...] = (
+    DetArm('vit_L_scratch', '(a0) ViT, L layers, from scratch (diagnosis)', 'vit',
+           osp.join('configs', 'det', 'mask_rcnn_deit_b.py')),
+)
 #: Every arm a command line may name.
-ALL_ARMS: Tuple[DetArm, ...] = ARMS + SWIN_ARMS
+ALL_ARMS: Tuple[DetArm, ...] = ARMS + SWIN_ARMS + DIAGNOSIS_ARMS
 ARMS_BY_NAME: Dict[str, DetArm] = {arm.name: arm for arm in ALL_ARMS}
 
 

@@ -90,6 +90,30 @@ def check_claims(summary: Dict[str, Dict]) -> Dict[str, Any]:
     return claims
 
 
+_CLAIM_SUBJECTS = {
+    'scalenet_minus_base': '(b) ScaleNet 2x beats (a) the L-layer ViT it grew from',
+    'swin_scalenet_minus_base': '(f) ScaleNet Swin 2x beats (e) the Swin it grew from',
+}
+
+
+def claim_lines(claims: Dict[str, Any]) -> List[str]:
+    """One sentence per claim of :func:`check_claims`: what is claimed, the numbers, and
+    whether it holds (a difference beyond the seed spread) or what (b) reaches of (d)."""
+    lines = []
+    for key, value in claims.items():
+        prefix, metric = key.rsplit('_', 2)[0], '_'.join(key.rsplit('_', 2)[1:])
+        if prefix in _CLAIM_SUBJECTS:
+            verdict = ('holds' if value['holds'] else
+                       'DOES NOT HOLD' if value['difference'] <= 0 else
+                       'holds in the mean only (within the seed spread or one seed)')
+            lines.append(f'{_CLAIM_SUBJECTS[prefix]}, {metric}: {verdict}: difference '
+                         f'{value["difference"]:+.3f} (seed spread {value["spread"]:.3f})')
+        elif prefix == 'scalenet_over_reference':
+            lines.append(f'(b) ScaleNet 2x reaches {value:.2f} of the {metric} of (d), the '
+                         f'ResNet-18 FPN reference')
+    return lines
+
+
 def plot_curves(results: Dict[str, Dict[str, Any]], arms: Sequence[DetArm],
                 settings: DetSettings, out_file: str) -> str:
     """bbox and segm mAP (on the first ``curve_val`` val canvases) against training
@@ -162,8 +186,7 @@ def markdown_report(summary: Dict[str, Dict], claims: Dict[str, Any], arms: Sequ
              markdown_table(summary, arms), '',
              'mAP: pycocotools on all val canvases (tools/test.py); mean ± std over seeds. '
              f'Metric keys: {", ".join(METRIC_KEYS)}.', '', '## Claims', '']
-    for key, value in claims.items():
-        lines.append(f'- `{key}`: {value}')
+    lines += [f'- {line}' for line in claim_lines(claims)]
     if not claims:
         lines.append('- not enough finished arms to compare')
     lines += ['', f'![mAP against iterations]({osp.basename(files["plot"])})', '']

@@ -17,7 +17,7 @@ if REPO not in sys.path:
 from experiments.det_evidence.logs import METRIC_KEYS, read_map_curve  # noqa: E402
 from experiments.det_evidence.plan import (ARMS, ARMS_BY_NAME, DetSettings,  # noqa: E402
                                            det_sizes, global_attention, plan_runs)
-from experiments.det_evidence.report import check_claims  # noqa: E402
+from experiments.det_evidence.report import check_claims, claim_lines  # noqa: E402
 
 TINY = ['--seeds', '0', '--iters', '2', '--evals', '1', '--num-train', '8', '--num-val', '4',
         '--curve-val', '2', '--pretrain-size', '256', '--pretrain-epochs', '1', '--layers', '2',
@@ -147,3 +147,17 @@ def test_claims_compare_beyond_the_seed_spread() -> None:
     assert close['scalenet_minus_base_bbox_mAP']['holds'] is False
     one_seed = check_claims(dict(vit_L=arm(0.1, 0.0, 1), scalenet_2x=arm(0.2, 0.0, 1)))
     assert one_seed['scalenet_minus_base_segm_mAP']['holds'] is False
+
+
+def test_claim_lines_state_each_verdict_and_number() -> None:
+    def arm(mean, std):
+        return {k: dict(mean=mean, std=std, n=2) for k in ('segm_mAP', 'bbox_mAP')}
+    holds = claim_lines(check_claims(dict(vit_L=arm(0.10, 0.01), scalenet_2x=arm(0.15, 0.02),
+                                          resnet18_scratch=arm(0.30, 0.01))))
+    assert any('segm_mAP: holds: difference +0.050 (seed spread 0.030)' in line
+               for line in holds)
+    assert any('reaches 0.50 of the segm_mAP of (d)' in line for line in holds)
+    below = claim_lines(check_claims(dict(vit_L=arm(0.30, 0.01), scalenet_2x=arm(0.28, 0.01))))
+    assert len(below) == 2 and all('DOES NOT HOLD: difference -0.020' in line for line in below)
+    within = claim_lines(check_claims(dict(vit_L=arm(0.30, 0.02), scalenet_2x=arm(0.31, 0.02))))
+    assert all('holds in the mean only' in line for line in within)

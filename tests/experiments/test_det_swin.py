@@ -37,7 +37,8 @@ FIELDS = ('bbox_mAP', 'bbox_mAP_50', 'segm_mAP', 'segm_mAP_50', 'train_wall_s', 
 def test_swin_arms_are_named_not_default():
     assert parse_args([]).arms == [a.name for a in ARMS]
     assert parse_args(['--arms', 'swin', 'scalenet_swin_2x']).arms == ['swin', 'scalenet_swin_2x']
-    assert [a.name for a in ALL_ARMS if a not in ARMS] == ['swin', 'scalenet_swin_2x']
+    assert [a.name for a in ALL_ARMS if a not in ARMS] == ['swin', 'scalenet_swin_2x',
+                                                          'vit_L_scratch']
 
 
 def test_swin_arms_wait_for_the_swin_pretraining():
@@ -59,7 +60,8 @@ def _written(tmp_path: Path, settings: DetSettings, name: str) -> Config:
         osp.join(REPO_ROOT, arm.base_config)
     path = write_reduced_mask_rcnn_config(
         str(tmp_path / f'{name}.py'), base, split, split, FASHION_CLASSES,
-        det_sizes(settings, arm, 0, 'w.pth'), config_extra(settings, arm))
+        det_sizes(settings, arm, 0, 'w.pth' if arm.pretrained else None),
+        config_extra(settings, arm))
     return Config.fromfile(path)
 
 
@@ -158,3 +160,16 @@ def test_a_reduced_run_of_the_swin_arms_writes_every_field(tmp_path):
     assert 'swin_scalenet_minus_base_segm_mAP' in results['claims']
     for name in ('map_curve.png', 'predictions.png'):
         assert (work / name).read_bytes()[:4] == b'\x89PNG'
+
+
+def test_the_diagnosis_arm_is_arm_a_without_its_pretraining(tmp_path):
+    settings = DetSettings()
+    pretrained, scratch = (_written(tmp_path, settings, name) for name in ('vit_L', 'vit_L_scratch'))
+    assert pretrained.model.backbone.init_cfg['checkpoint'] == 'w.pth'
+    assert scratch.model.backbone.get('init_cfg') is None
+    assert pretrained.optim_wrapper.paramwise_cfg.layer_decay_rate == settings.layer_decay
+    assert scratch.optim_wrapper.paramwise_cfg.layer_decay_rate == 1.0
+    same = dict(pretrained.model.backbone, init_cfg=None)
+    assert dict(scratch.model.backbone, init_cfg=None) == same
+    assert scratch.model.roi_head == pretrained.model.roi_head
+    assert scratch.train_dataloader == pretrained.train_dataloader
