@@ -37,6 +37,13 @@ PRETRAIN_CONFIG = osp.join(REPO_ROOT, 'configs', 'cls', 'fashion_mnist',
 #: Fashion-MNIST's statistics on 0..255 (the classification recipe's normalisation).
 FMNIST_MEAN, FMNIST_STD = 72.94, 90.02
 
+#: The classifier readouts of the pretraining (``DetSettings.pretrain_readout``).
+PRETRAIN_READOUTS = ('cls_token', 'avg_featmap')
+
+#: Settings added after results were published: a fingerprint leaves them out while they hold
+#: their default, so the runs made before they existed stay valid.
+LATER_KEYS = ('pretrain_readout', )
+
 
 @dataclass(frozen=True)
 class DetSettings:
@@ -52,6 +59,11 @@ class DetSettings:
         pretrain_side: side of the classification images (28 px resized), a multiple of patch.
         pretrain_epochs, pretrain_size, pretrain_lr: the classifier's epochs, training images
             (the first N of Fashion-MNIST's train split; 0 = all 60,000) and peak lr.
+        pretrain_readout: what the classifier's head reads: ``'cls_token'`` (mmpretrain's ViT
+            default; the patch tokens of the last layer get no loss of their own) or
+            ``'avg_featmap'`` (no class token, the head reads the mean patch token: every
+            patch token is trained, and the backbone is the detector's, which has no class
+            token).
         image: side of the detection canvases.
         num_train, num_val: canvases of the generated train / val splits (garments from
             Fashion-MNIST's train / test split).
@@ -81,6 +93,7 @@ class DetSettings:
     pretrain_epochs: int = 5
     pretrain_size: int = 20000
     pretrain_lr: float = 2e-3
+    pretrain_readout: str = 'cls_token'
     image: int = 128
     num_train: int = 1000
     num_val: int = 100
@@ -122,6 +135,9 @@ class DetSettings:
         if not 0 <= self.pretrain_size <= 60000:
             raise ValueError(f'pretrain_size={self.pretrain_size} must be in [0, 60000] '
                              f'(0 = all)')
+        if self.pretrain_readout not in PRETRAIN_READOUTS:
+            raise ValueError(f'pretrain_readout={self.pretrain_readout!r} must be one of '
+                             f'{PRETRAIN_READOUTS}')
         if self.evals > self.iters:
             raise ValueError(f'evals={self.evals} cannot exceed iters={self.iters}')
         if not 0 < self.layer_decay <= 1:
@@ -147,12 +163,16 @@ class DetSettings:
         values.pop('seeds')
         if keys is not None:
             values = {k: values[k] for k in keys}
+        for key in LATER_KEYS:  # at their defaults they hash as before they existed
+            if key in values and values[key] == getattr(DetSettings, key):
+                values.pop(key)
         return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
 
 #: What the pretraining run depends on (a change of the detection sizes keeps it).
 PRETRAIN_KEYS = ('layers', 'embed_dims', 'num_heads', 'feedforward_channels', 'patch',
-                 'pretrain_side', 'pretrain_epochs', 'pretrain_size', 'pretrain_lr')
+                 'pretrain_side', 'pretrain_epochs', 'pretrain_size', 'pretrain_lr',
+                 'pretrain_readout')
 
 
 @dataclass(frozen=True)
@@ -271,6 +291,9 @@ def pretrain_options(settings: DetSettings, seed: int, data_root: str) -> Dict[s
         'train_dataloader.dataset.indices': settings.pretrain_size or None,
         'val_dataloader.dataset.indices': 1000,
     }
+    if settings.pretrain_readout == 'avg_featmap':
+        options['model.backbone.out_type'] = 'avg_featmap'
+        options['model.backbone.with_cls_token'] = False
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         options[f'{loader}.dataset.data_root'] = data_root
         options[f'{loader}.dataset.pipeline.0.scale'] = side

@@ -15,8 +15,9 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from experiments.det_evidence.logs import METRIC_KEYS, read_map_curve  # noqa: E402
-from experiments.det_evidence.plan import (ARMS, ARMS_BY_NAME, DetSettings,  # noqa: E402
-                                           det_sizes, global_attention, plan_runs)
+from experiments.det_evidence.plan import (ARMS, ARMS_BY_NAME, PRETRAIN_KEYS,  # noqa: E402
+                                           DetSettings, det_sizes, global_attention,
+                                           plan_runs, pretrain_options)
 from experiments.det_evidence.report import check_claims, claim_lines  # noqa: E402
 
 TINY = ['--seeds', '0', '--iters', '2', '--evals', '1', '--num-train', '8', '--num-val', '4',
@@ -114,10 +115,38 @@ def test_arm_sizes_follow_the_arms() -> None:
     (dict(image=100), 'image=100'), (dict(pretrain_side=42), 'pretrain_side=42'),
     (dict(embed_dims=30, num_heads=3), 'embed_dims=30'), (dict(evals=5, iters=4), 'evals=5'),
     (dict(seeds=()), 'seed'), (dict(layers=1), 'layers=1'),
+    (dict(pretrain_readout='gap'), "pretrain_readout='gap'"),
 ])
 def test_impossible_settings_are_refused(kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
         DetSettings(**kwargs).validate()
+
+
+def test_the_pretrain_readout_switches_the_class_token_and_keeps_earlier_runs_valid() -> None:
+    import torch
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+
+    import scalenet_mm  # noqa: F401  (registers ScaleNetViT)
+
+    default, gap = DetSettings(), DetSettings(pretrain_readout='avg_featmap')
+    assert 'model.backbone.out_type' not in pretrain_options(default, 0, 'root')
+    options = pretrain_options(gap, 0, 'root')
+    # the options build a classifier whose head reads the mean patch token, without class token
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'cls', 'fashion_mnist',
+                                   'vit_det_pretrain_fmnist.py'))
+    cfg.merge_from_dict(options)
+    classifier = MODELS.build(cfg.model)
+    assert classifier.backbone.cls_token is None
+    assert classifier.backbone.pos_embed.shape[1] == (gap.pretrain_side // gap.patch)**2
+    logits = classifier(torch.zeros(2, 1, gap.pretrain_side, gap.pretrain_side), mode='tensor')
+    assert logits.shape == (2, 10)
+    # a new readout trains new classifiers and detectors; the default one reuses older runs,
+    # whose fingerprints were taken before the setting existed
+    assert gap.fingerprint(PRETRAIN_KEYS) != default.fingerprint(PRETRAIN_KEYS)
+    assert gap.fingerprint() != default.fingerprint()
+    older_keys = tuple(k for k in PRETRAIN_KEYS if k != 'pretrain_readout')
+    assert default.fingerprint(PRETRAIN_KEYS) == default.fingerprint(older_keys)
 
 
 def test_the_curve_places_evaluations_at_their_iterations(tmp_path: Path) -> None:
