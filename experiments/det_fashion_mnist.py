@@ -59,7 +59,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from experiments.det_evidence import ALL_ARMS, ARMS, DetSettings, run_det_experiment  # noqa: E402
-from experiments.det_evidence.plan import PRETRAIN_READOUTS  # noqa: E402
+from experiments.det_evidence.plan import POS_EMBED_TRANSFERS, PRETRAIN_READOUTS  # noqa: E402
 from scalenet_mm.method import SHARED_DEPTH_RULES  # noqa: E402
 
 
@@ -86,6 +86,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--pretrain-lr', type=float, default=d.pretrain_lr)
     p.add_argument('--pretrain-readout', choices=PRETRAIN_READOUTS, default=d.pretrain_readout,
                    help="the classifier head's input: the class token, or the mean patch token")
+    p.add_argument('--pos-embed-transfer', choices=POS_EMBED_TRANSFERS,
+                   default=d.pos_embed_transfer,
+                   help="the detector's start for the classifier's position embedding")
     p.add_argument('--image', type=int, default=d.image, help='canvas side in pixels')
     p.add_argument('--num-train', type=int, default=d.num_train)
     p.add_argument('--num-val', type=int, default=d.num_val)
@@ -115,7 +118,8 @@ def settings_from_args(args: argparse.Namespace) -> DetSettings:
         feedforward_channels=args.ffn, patch=args.patch, window=args.window,
         lora_rank=args.lora_rank, pretrain_side=args.pretrain_side,
         pretrain_epochs=args.pretrain_epochs, pretrain_size=args.pretrain_size,
-        pretrain_lr=args.pretrain_lr, pretrain_readout=args.pretrain_readout, image=args.image, num_train=args.num_train,
+        pretrain_lr=args.pretrain_lr, pretrain_readout=args.pretrain_readout,
+        pos_embed_transfer=args.pos_embed_transfer, image=args.image, num_train=args.num_train,
         num_val=args.num_val, curve_val=args.curve_val, objects=tuple(args.objects),
         scale=tuple(args.scale), iters=args.iters, batch=args.batch, evals=args.evals,
         lr=args.lr, weight_decay=args.weight_decay, layer_decay=args.layer_decay,

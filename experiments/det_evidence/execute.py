@@ -68,6 +68,30 @@ def count_det_parameters(config: str) -> Dict[str, int]:
                 backbone=count_unique_parameters(model.backbone)['total'])
 
 
+#: The copy of the classifier with a zero position embedding (``pos_embed_transfer='zero'``).
+ZERO_POS_NAME = 'backbone_zero_pos_embed.pth'
+
+
+def zero_pos_embed(published: str, path: str) -> str:
+    """Write ``published`` (a weights-only classifier) to ``path`` with its ViT's absolute
+    position embedding set to zero, every other tensor unchanged; returns ``path``.
+
+    Why a file: the detector loads its backbone through ``init_cfg=dict(type='Pretrained')``,
+    which takes a path, and the run's config must name what it loaded."""
+    import torch
+
+    from scalenet_mm.checkpoint.files import load_local_checkpoint, save_atomic
+
+    checkpoint = load_local_checkpoint(published)
+    state = checkpoint.get('state_dict', checkpoint)
+    keys = [k for k in state if k.endswith('pos_embed') and 'absolute' not in k]
+    if len(keys) != 1:
+        raise KeyError(f'{published} holds {len(keys)} position embeddings ({keys}); '
+                       f'pos_embed_transfer=zero needs exactly one (a ViT classifier)')
+    state[keys[0]] = torch.zeros_like(state[keys[0]])
+    return save_atomic(checkpoint, path)
+
+
 class DetExecutor(RunExecutor):
     """Runs (or reuses, or resumes) the planned runs, at most ``jobs`` at a time; a detection
     arm that needs a pretrained backbone waits for its seed's pretraining run."""
@@ -96,6 +120,8 @@ class DetExecutor(RunExecutor):
         from scalenet_mm.testing import FASHION_CLASSES, write_reduced_mask_rcnn_config
         pretrained = (self.results[run.depends_on]['published'] if run.arm.pretrained
                       else None)
+        if pretrained is not None and self.settings.pos_embed_transfer == 'zero':
+            pretrained = zero_pos_embed(pretrained, osp.join(run.work_dir, ZERO_POS_NAME))
         base = run.arm.base_config
         if not base.startswith('mmdet::'):
             base = osp.join(REPO_ROOT, base)

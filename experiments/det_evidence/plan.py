@@ -40,9 +40,12 @@ FMNIST_MEAN, FMNIST_STD = 72.94, 90.02
 #: The classifier readouts of the pretraining (``DetSettings.pretrain_readout``).
 PRETRAIN_READOUTS = ('cls_token', 'avg_featmap')
 
+#: How a detector takes its classifier's position embedding (``DetSettings.pos_embed_transfer``).
+POS_EMBED_TRANSFERS = ('resize', 'zero')
+
 #: Settings added after results were published: a fingerprint leaves them out while they hold
 #: their default, so the runs made before they existed stay valid.
-LATER_KEYS = ('pretrain_readout', )
+LATER_KEYS = ('pretrain_readout', 'pos_embed_transfer')
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,11 @@ class DetSettings:
             ``'avg_featmap'`` (no class token, the head reads the mean patch token: every
             patch token is trained, and the backbone is the detector's, which has no class
             token).
+        pos_embed_transfer: how the detector takes the classifier's absolute position
+            embedding: ``'resize'`` (interpolated from the classifier's grid to the detector's,
+            ``load_pretrained``) or ``'zero'`` (set to zero, every other tensor loaded: the
+            classifier's embedding codes a position within one garment, the detector's a
+            position on the canvas; the rel-pos tables still give relative positions).
         image: side of the detection canvases.
         num_train, num_val: canvases of the generated train / val splits (garments from
             Fashion-MNIST's train / test split).
@@ -94,6 +102,7 @@ class DetSettings:
     pretrain_size: int = 20000
     pretrain_lr: float = 2e-3
     pretrain_readout: str = 'cls_token'
+    pos_embed_transfer: str = 'resize'
     image: int = 128
     num_train: int = 1000
     num_val: int = 100
@@ -138,6 +147,9 @@ class DetSettings:
         if self.pretrain_readout not in PRETRAIN_READOUTS:
             raise ValueError(f'pretrain_readout={self.pretrain_readout!r} must be one of '
                              f'{PRETRAIN_READOUTS}')
+        if self.pos_embed_transfer not in POS_EMBED_TRANSFERS:
+            raise ValueError(f'pos_embed_transfer={self.pos_embed_transfer!r} must be one of '
+                             f'{POS_EMBED_TRANSFERS}')
         if self.evals > self.iters:
             raise ValueError(f'evals={self.evals} cannot exceed iters={self.iters}')
         if not 0 < self.layer_decay <= 1:

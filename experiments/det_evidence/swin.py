@@ -36,7 +36,7 @@ SWIN_BASE_CONFIG = osp.join('configs', 'det', 'mask_rcnn_scalenet_swin_t2x.py')
 SWIN_PRETRAIN_KEYS = ('pretrain_side', 'pretrain_epochs', 'pretrain_size', 'pretrain_lr')
 #: The :class:`DetSettings` fields that size the ViT arms only.
 VIT_ONLY_KEYS = ('layers', 'embed_dims', 'num_heads', 'feedforward_channels', 'patch', 'window',
-                 'layer_decay', 'pretrain_readout')
+                 'layer_decay', 'pretrain_readout', 'pos_embed_transfer')
 #: The weights-only file the Swin pretraining publishes (under ``<run>/published/``).
 PUBLISHED_NAME = 'swin.pth'
 

@@ -116,6 +116,7 @@ def test_arm_sizes_follow_the_arms() -> None:
     (dict(embed_dims=30, num_heads=3), 'embed_dims=30'), (dict(evals=5, iters=4), 'evals=5'),
     (dict(seeds=()), 'seed'), (dict(layers=1), 'layers=1'),
     (dict(pretrain_readout='gap'), "pretrain_readout='gap'"),
+    (dict(pos_embed_transfer='drop'), "pos_embed_transfer='drop'"),
 ])
 def test_impossible_settings_are_refused(kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
@@ -147,6 +148,31 @@ def test_the_pretrain_readout_switches_the_class_token_and_keeps_earlier_runs_va
     assert gap.fingerprint() != default.fingerprint()
     older_keys = tuple(k for k in PRETRAIN_KEYS if k != 'pretrain_readout')
     assert default.fingerprint(PRETRAIN_KEYS) == default.fingerprint(older_keys)
+
+
+def test_zero_pos_embed_zeroes_only_the_position_embedding(tmp_path: Path) -> None:
+    import torch
+
+    from experiments.det_evidence.execute import zero_pos_embed
+
+    state = {'backbone.pos_embed': torch.randn(1, 26, 8),
+             'backbone.cls_token': torch.randn(1, 1, 8),
+             'backbone.layers.0.ln1.weight': torch.randn(8)}
+    published = tmp_path / 'classifier.pth'
+    torch.save({'state_dict': state, 'meta': {}}, published)
+    out = zero_pos_embed(str(published), str(tmp_path / 'run' / 'zero.pth'))
+    written = torch.load(out, weights_only=True)['state_dict']
+    assert sorted(written) == sorted(state)
+    assert not written['backbone.pos_embed'].any()
+    assert written['backbone.pos_embed'].shape == state['backbone.pos_embed'].shape
+    for key in ('backbone.cls_token', 'backbone.layers.0.ln1.weight'):
+        assert torch.equal(written[key], state[key])
+    assert DetSettings(pos_embed_transfer='zero').fingerprint() != DetSettings().fingerprint()
+
+    torch.save({'state_dict': {'backbone.norm.weight': torch.ones(8)}}, tmp_path / 'swin.pth')
+    with pytest.raises(KeyError, match='0 position embeddings'):
+        zero_pos_embed(str(tmp_path / 'swin.pth'), str(tmp_path / 'never.pth'))
+    assert not (tmp_path / 'never.pth').exists()
 
 
 def test_the_curve_places_evaluations_at_their_iterations(tmp_path: Path) -> None:
