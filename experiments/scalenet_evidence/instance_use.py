@@ -13,6 +13,12 @@ output when the block runs for the skipped instance (blocks are called as
 head run unchanged. Evaluation is the run's own test dataloader and data preprocessor, through
 ``model.test_step``.
 
+A second measure says *how* an unused instance does nothing: the relative update
+``||x_out - x_in|| / ||x_in||`` of every instance (token-wise norms, averaged over tokens and
+images) and the norm of the residual stream it reads. A pre-norm block's output has a scale set by
+its weights, whatever the size of its input (its input is normalised first); a model can therefore
+silence its later instances by letting the residual stream grow, without changing their weights.
+
 Command (after ``experiments/reproduce_scalenet.py``)::
 
     python -m experiments.scalenet_evidence.instance_use work_dirs/evidence/runs/scalenet_seed0 \\
@@ -47,6 +53,31 @@ def skipping_instance(backbone: nn.Module, index: Optional[int]) -> Iterator[Non
     finally:
         for handle in handles:
             handle.remove()
+
+
+def relative_updates(backbone: nn.Module, images: torch.Tensor) -> Dict[str, List[float]]:
+    """Per instance of ``backbone`` (a ScaleNetViT) on ``images``: ``'update'``, the mean over
+    tokens of ``||x_out - x_in|| / ||x_in||``, and ``'stream'``, the mean token norm of its
+    input ``x_in`` (both computed over every token, class token included)."""
+    index_of = {id(instance): i for i, instance in enumerate(backbone.instances)}
+    update = [0.0] * len(backbone.instances)
+    stream = [0.0] * len(backbone.instances)
+
+    def record(block: nn.Module, args: tuple, output: torch.Tensor) -> None:
+        x_in = args[0]
+        norm = x_in.norm(dim=-1)
+        i = index_of[id(args[1])]
+        update[i] = float(((output - x_in).norm(dim=-1) / norm.clamp_min(1e-12)).mean())
+        stream[i] = float(norm.mean())
+
+    handles = [block.register_forward_hook(record) for block in backbone.layers]
+    try:
+        with torch.no_grad():
+            backbone(images)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return dict(update=update, stream=stream)
 
 
 def top1(model: nn.Module, loader: Any) -> float:
@@ -91,15 +122,20 @@ def load_run(run_dir: str, test_size: int = 0) -> Any:
 
 
 def instance_use(run_dir: str, test_size: int = 0) -> Dict[str, Any]:
-    """``{'run', 'full', 'skipped': [top-1 with instance i skipped], 'cost': full - skipped}``."""
+    """``{'run', 'full', 'skipped': [top-1 with instance i skipped], 'cost': full - skipped,
+    'update': [relative update of instance i], 'stream': [its input's norm]}`` (the last two on
+    the first test batch, see :func:`relative_updates`)."""
     model, loader = load_run(run_dir, test_size)
+    model.eval()
+    first = model.data_preprocessor(next(iter(loader)), False)['inputs']
+    measures = relative_updates(model.backbone, first)
     full = top1(model, loader)
     skipped: List[float] = []
     for index in range(len(model.backbone.instances)):
         with skipping_instance(model.backbone, index):
             skipped.append(top1(model, loader))
     return dict(run=osp.basename(osp.normpath(run_dir)), full=full, skipped=skipped,
-                cost=[round(full - value, 4) for value in skipped])
+                cost=[round(full - value, 4) for value in skipped], **measures)
 
 
 def format_rows(results: List[Dict[str, Any]]) -> str:
@@ -110,6 +146,13 @@ def format_rows(results: List[Dict[str, Any]]) -> str:
     for r in results:
         costs = [f'{-c:+.2f}' for c in r['cost']] + [''] * (width - len(r['cost']))
         lines.append(f"| {r['run']} | {r['full']:.2f} | " + ' | '.join(costs) + ' |')
+    if all('update' in r for r in results):
+        lines += ['', '| run | ' + ' | '.join(f'update {i} (stream)' for i in range(width)) + ' |',
+                  '|---|' + '---:|' * width]
+        for r in results:
+            cells = [f'{u:.3f} ({n:.1f})' for u, n in zip(r['update'], r['stream'])]
+            lines.append(f"| {r['run']} | " + ' | '.join(cells + [''] * (width - len(cells)))
+                         + ' |')
     return '\n'.join(lines)
 
 

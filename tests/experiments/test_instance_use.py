@@ -69,3 +69,27 @@ def test_table_shows_the_cost_of_each_skip() -> None:
     table = format_rows([dict(run='a', full=88.0, skipped=[80.0, 88.5], cost=[8.0, -0.5]),
                          dict(run='b', full=87.0, skipped=[70.0], cost=[17.0])])
     assert '| a | 88.00 | -8.00 | +0.50 |' in table and '| b | 87.00 | -17.00 |  |' in table
+
+
+def test_relative_update_is_zero_for_a_closed_gate_and_reads_the_stream() -> None:
+    """Inserted instances with zero gates add nothing (update 0); the originals do; the
+    stream each instance reads is the previous instance's output."""
+    from experiments.scalenet_evidence.instance_use import relative_updates
+    torch.manual_seed(0)
+    grown = ScaleNetViT(arch=dict(ARCH, num_layers=2), depth=2.0, adapter=None, img_size=28,
+                        patch_size=7, in_channels=1, gate_inserted=True)
+    grown.init_weights()
+    grown.eval()
+    images = torch.randn(3, 1, 28, 28)
+    outputs = []
+    handle = grown.layers[0].register_forward_hook(lambda m, a, o: outputs.append((a[0], o)))
+    measures = relative_updates(grown, images)
+    handle.remove()
+    assert measures['update'][2] == 0.0 and measures['update'][3] == 0.0
+    assert measures['update'][0] > 0.01 and measures['update'][1] > 0.01
+    x_in, x_out = outputs[0]  # instance 0, the first use of block 0
+    assert measures['stream'][0] == pytest.approx(float(x_in.norm(dim=-1).mean()), rel=1e-6)
+    expected = float(((x_out - x_in).norm(dim=-1) / x_in.norm(dim=-1)).mean())
+    assert measures['update'][0] == pytest.approx(expected, rel=1e-6)
+    # instance 2 (zero gate) passes its input through: it reads what instance 2 received
+    assert measures['stream'][3] == pytest.approx(measures['stream'][2], rel=1e-6)
