@@ -86,4 +86,9 @@ def markdown_regime(checks: List[Dict[str, Any]]) -> str:
         failed = ', '.join(c['check'] for c in measured if not c['holds'])
         lines.append(f'- So this regime fails the regime test ({failed}): a claim below that '
                      'does not hold says little about ScaleNet itself.')
+        if failed == 'plateau':
+            lines.append("- Only the plateau fails: the base still gains from more epochs, so "
+                         "growth must beat the base trained E' more epochs (the control) and "
+                         'the base trained 1.5E epochs, two claims below, to show more than '
+                         'training longer.')
     return '\n'.join(lines)

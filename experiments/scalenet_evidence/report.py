@@ -18,6 +18,9 @@ CLAIMS: Tuple[Tuple[str, str, str, str], ...] = (
      "ScaleNet (E' epochs from the base) beats the base model it grew from (E epochs)"),
     ('scalenet', 'continue', 'beats',
      "ScaleNet beats the base trained as long without growing (the gain is depth, not epochs)"),
+    ('scalenet', 'pretrain_long', 'beats',
+     "ScaleNet (E + E' epochs in all) beats the base trained 1.5E epochs from scratch (more "
+     "epochs than E + E', one schedule: the gain is not a longer schedule's either)"),
     ('scalenet', 'scratch', 'matches',
      "ScaleNet (E') reaches the deep model trained from scratch for the full schedule"),
     ('scalenet', 'shared_noadapter', 'beats',

@@ -69,9 +69,13 @@ def test_table_has_a_complete_row_per_arm():
 def test_claims_report_the_paired_differences():
     settings = Settings()
     checks = {c['worse']: c for c in check_claims(summarise(_results(settings), settings))}
-    assert set(checks) == {'pretrain', 'continue', 'scratch', 'shared_noadapter', 'stacking'}
+    assert set(checks) == {'pretrain', 'continue', 'pretrain_long', 'scratch',
+                           'shared_noadapter', 'stacking'}
     assert checks['pretrain']['holds'] and checks['pretrain']['beyond_spread']
     assert [round(d, 6) for d in checks['pretrain']['per_seed']] == [3.0, 3.0, 3.0]
+    # 83.0 against the 1.5E base's 80.05, on every seed
+    assert checks['pretrain_long']['kind'] == 'beats' and checks['pretrain_long']['beyond_spread']
+    assert round(checks['pretrain_long']['delta'], 6) == 2.95
     assert checks['scratch']['kind'] == 'matches' and checks['scratch']['holds']
     assert round(checks['shared_noadapter']['delta'], 6) == 2.0
     # 0.5 below stacking, whose seeds spread by 0.1: not within the spread
@@ -122,6 +126,13 @@ def test_regime_checks_read_plateau_training_accuracy_and_growth():
     assert not checks['growth_helps']['holds']  # level with the control
     text = markdown_regime(list(checks.values()))
     assert 'fails the regime test (plateau, underfits, growth_helps)' in text
+    assert 'Only the plateau fails' not in text
+
+    results = _results(settings)
+    for seed in range(3):  # only the plateau fails: the report says which claims still decide
+        results[f'pretrain_long_seed{seed}']['final_top1'] = 81.0 + 0.1 * seed
+    text = markdown_regime(check_regime(summarise(results, settings)))
+    assert 'fails the regime test (plateau)' in text and 'Only the plateau fails' in text
 
 
 def test_regime_checks_without_their_arms_say_not_measured():
