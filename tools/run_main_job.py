@@ -32,7 +32,7 @@ changed starts again; ``--fresh`` starts everything again.
 
 Usage::
 
-    python tools/run_main_job.py                       # defaults: about 11 minutes on 2 idle cores
+    python tools/run_main_job.py                       # defaults: about 12 minutes on 2 idle cores
     python tools/run_main_job.py --layers 6 --embed-dims 96 --heads 3 --no-scratch
     python tools/run_main_job.py --train-size 512 --test-size 500 --pretrain-epochs 1 ...
 """
