@@ -18,6 +18,8 @@ A second measure says *how* an unused instance does nothing: the relative update
 images) and the norm of the residual stream it reads. A pre-norm block's output has a scale set by
 its weights, whatever the size of its input (its input is normalised first); a model can therefore
 silence its later instances by letting the residual stream grow, without changing their weights.
+A third says how far each instance's LoRA moved its use of the shared block:
+``||scaling * B @ A|| / ||W||`` per adapted linear (0 at the start, B being zero-initialised).
 
 Command (after ``experiments/reproduce_scalenet.py``)::
 
@@ -80,6 +82,20 @@ def relative_updates(backbone: nn.Module, images: torch.Tensor) -> Dict[str, Lis
     return dict(update=update, stream=stream)
 
 
+def lora_deltas(backbone: nn.Module) -> List[Dict[str, float]]:
+    """Per instance of ``backbone`` (a ScaleNetViT): ``{target: ||delta W|| / ||W||}`` for each
+    LoRA target (``qkv``, ``proj``, ``fc1``, ``fc2``) of its source block; empty without LoRA."""
+    linears = lambda block: {'qkv': block.attn.qkv, 'proj': block.attn.proj,  # noqa: E731
+                             'fc1': block.ffn.fc1, 'fc2': block.ffn.fc2}
+    deltas: List[Dict[str, float]] = []
+    with torch.no_grad():
+        for instance in backbone.instances:
+            shared = linears(backbone.layers[instance.source])
+            deltas.append({target: float(lora.delta_weight().norm() / shared[target].weight.norm())
+                           for target, lora in instance.lora.items()})
+    return deltas
+
+
 def top1(model: nn.Module, loader: Any) -> float:
     """Top-1 % of ``model`` (an mmpretrain classifier) over ``loader`` via ``test_step``."""
     correct = total = 0
@@ -124,7 +140,8 @@ def load_run(run_dir: str, test_size: int = 0) -> Any:
 def instance_use(run_dir: str, test_size: int = 0) -> Dict[str, Any]:
     """``{'run', 'full', 'skipped': [top-1 with instance i skipped], 'cost': full - skipped,
     'update': [relative update of instance i], 'stream': [its input's norm]}`` (the last two on
-    the first test batch, see :func:`relative_updates`)."""
+    the first test batch, see :func:`relative_updates`), and ``'lora_delta'`` (see
+    :func:`lora_deltas`)."""
     model, loader = load_run(run_dir, test_size)
     model.eval()
     first = model.data_preprocessor(next(iter(loader)), False)['inputs']
@@ -135,7 +152,8 @@ def instance_use(run_dir: str, test_size: int = 0) -> Dict[str, Any]:
         with skipping_instance(model.backbone, index):
             skipped.append(top1(model, loader))
     return dict(run=osp.basename(osp.normpath(run_dir)), full=full, skipped=skipped,
-                cost=[round(full - value, 4) for value in skipped], **measures)
+                cost=[round(full - value, 4) for value in skipped],
+                lora_delta=lora_deltas(model.backbone), **measures)
 
 
 def format_rows(results: List[Dict[str, Any]]) -> str:
@@ -151,6 +169,14 @@ def format_rows(results: List[Dict[str, Any]]) -> str:
                   '|---|' + '---:|' * width]
         for r in results:
             cells = [f'{u:.3f} ({n:.1f})' for u, n in zip(r['update'], r['stream'])]
+            lines.append(f"| {r['run']} | " + ' | '.join(cells + [''] * (width - len(cells)))
+                         + ' |')
+    with_lora = [r for r in results if any(r.get('lora_delta') or ())]
+    if with_lora:
+        lines += ['', '| run | ' + ' | '.join(f'LoRA delta / W, instance {i}' for i in range(width))
+                  + ' |', '|---|' + '---|' * width]
+        for r in with_lora:
+            cells = [', '.join(f'{t} {v:.3f}' for t, v in d.items()) for d in r['lora_delta']]
             lines.append(f"| {r['run']} | " + ' | '.join(cells + [''] * (width - len(cells)))
                          + ' |')
     return '\n'.join(lines)

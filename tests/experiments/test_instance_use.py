@@ -93,3 +93,31 @@ def test_relative_update_is_zero_for_a_closed_gate_and_reads_the_stream() -> Non
     assert measures['update'][0] == pytest.approx(expected, rel=1e-6)
     # instance 2 (zero gate) passes its input through: it reads what instance 2 received
     assert measures['stream'][3] == pytest.approx(measures['stream'][2], rel=1e-6)
+
+
+def test_lora_deltas_are_zero_at_the_start_and_read_each_instance_and_target() -> None:
+    from experiments.scalenet_evidence.instance_use import format_rows, lora_deltas
+    torch.manual_seed(0)
+    grown = ScaleNetViT(arch=dict(ARCH, num_layers=2), depth=2.0, img_size=28, patch_size=7,
+                        in_channels=1, adapter=dict(type='lora', rank=2))
+    grown.init_weights()
+    start = lora_deltas(grown)
+    assert len(start) == 4 and all(set(d) == {'qkv', 'proj', 'fc1', 'fc2'} for d in start)
+    assert all(v == 0.0 for d in start for v in d.values())  # B is zero-initialised
+    lora = grown.instances[3].lora['fc2']  # instance 3 runs block 1
+    with torch.no_grad():
+        lora.lora_B.normal_()
+    deltas = lora_deltas(grown)
+    with torch.no_grad():
+        expected = float(lora.delta_weight().norm() / grown.layers[1].ffn.fc2.weight.norm())
+    assert deltas[3]['fc2'] == pytest.approx(expected, rel=1e-6) and expected > 0
+    assert all(v == 0.0 for i, d in enumerate(deltas) for t, v in d.items() if (i, t) != (3, 'fc2'))
+    table = format_rows([dict(run='r', full=1.0, skipped=[0.0] * 4, cost=[1.0] * 4,
+                              lora_delta=deltas)])
+    assert f'fc2 {expected:.3f}' in table and 'LoRA delta / W, instance 3' in table
+    # without LoRA: no third table
+    plain = ScaleNetViT(arch=dict(ARCH, num_layers=2), depth=2.0, adapter=None, img_size=28,
+                        patch_size=7, in_channels=1)
+    assert lora_deltas(plain) == [{}, {}, {}, {}]
+    assert 'LoRA delta' not in format_rows([dict(run='p', full=1.0, skipped=[0.0], cost=[1.0],
+                                                 lora_delta=[{}])])
