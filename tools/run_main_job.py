@@ -61,8 +61,8 @@ WHAT_IT_SHOWS = (
     "paper's protocol, how the grown model (E' epochs) compares with its base (E epochs), with "
     "the base trained E' more epochs without growing (the control: deeper vs trained longer) "
     'and with the deep plain ViT trained from scratch for E epochs. What it does not show: a '
-    'difference below the seed spread, which one seed cannot measure (docs/evidence.md: about '
-    '0.1-0.3 points of seed standard deviation for these arms). The 3-seed comparison with '
+    'difference below the seed spread, which one seed cannot measure (docs/evidence.md: 0.2-0.45 '
+    'points of seed standard deviation for these arms). The 3-seed comparison with '
     'every ablation and the adapter study: python experiments/reproduce_scalenet.py.')
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
