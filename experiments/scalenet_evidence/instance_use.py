@@ -85,12 +85,12 @@ def relative_updates(backbone: nn.Module, images: torch.Tensor) -> Dict[str, Lis
 def lora_deltas(backbone: nn.Module) -> List[Dict[str, float]]:
     """Per instance of ``backbone`` (a ScaleNetViT): ``{target: ||delta W|| / ||W||}`` for each
     LoRA target (``qkv``, ``proj``, ``fc1``, ``fc2``) of its source block; empty without LoRA."""
-    linears = lambda block: {'qkv': block.attn.qkv, 'proj': block.attn.proj,  # noqa: E731
-                             'fc1': block.ffn.fc1, 'fc2': block.ffn.fc2}
     deltas: List[Dict[str, float]] = []
     with torch.no_grad():
         for instance in backbone.instances:
-            shared = linears(backbone.layers[instance.source])
+            block = backbone.layers[instance.source]
+            shared = {'qkv': block.attn.qkv, 'proj': block.attn.proj, 'fc1': block.ffn.fc1,
+                      'fc2': block.ffn.fc2}
             deltas.append({target: float(lora.delta_weight().norm() / shared[target].weight.norm())
                            for target, lora in instance.lora.items()})
     return deltas
