@@ -156,6 +156,17 @@ def instance_use(run_dir: str, test_size: int = 0) -> Dict[str, Any]:
                 lora_delta=lora_deltas(model.backbone), **measures)
 
 
+def _instance_table(header: str, align: str, width: int,
+                    cells: Dict[str, List[str]]) -> List[str]:
+    """A blank line, then a markdown table with a run per row and ``width`` instance columns
+    (``header.format(i)``); short rows are padded with empty cells."""
+    lines = ['', '| run | ' + ' | '.join(header.format(i) for i in range(width)) + ' |',
+             '|---|' + align * width]
+    for run, row in cells.items():
+        lines.append(f'| {run} | ' + ' | '.join(row + [''] * (width - len(row))) + ' |')
+    return lines
+
+
 def format_rows(results: List[Dict[str, Any]]) -> str:
     """A markdown table: a run per row, the top-1 cost of skipping each instance."""
     width = max(len(r['skipped']) for r in results)
@@ -165,20 +176,16 @@ def format_rows(results: List[Dict[str, Any]]) -> str:
         costs = [f'{-c:+.2f}' for c in r['cost']] + [''] * (width - len(r['cost']))
         lines.append(f"| {r['run']} | {r['full']:.2f} | " + ' | '.join(costs) + ' |')
     if all('update' in r for r in results):
-        lines += ['', '| run | ' + ' | '.join(f'update {i} (stream)' for i in range(width)) + ' |',
-                  '|---|' + '---:|' * width]
-        for r in results:
-            cells = [f'{u:.3f} ({n:.1f})' for u, n in zip(r['update'], r['stream'])]
-            lines.append(f"| {r['run']} | " + ' | '.join(cells + [''] * (width - len(cells)))
-                         + ' |')
+        lines += _instance_table(
+            'update {} (stream)', '---:|', width,
+            {r['run']: [f'{u:.3f} ({n:.1f})' for u, n in zip(r['update'], r['stream'])]
+             for r in results})
     with_lora = [r for r in results if any(r.get('lora_delta') or ())]
     if with_lora:
-        lines += ['', '| run | ' + ' | '.join(f'LoRA delta / W, instance {i}' for i in range(width))
-                  + ' |', '|---|' + '---|' * width]
-        for r in with_lora:
-            cells = [', '.join(f'{t} {v:.3f}' for t, v in d.items()) for d in r['lora_delta']]
-            lines.append(f"| {r['run']} | " + ' | '.join(cells + [''] * (width - len(cells)))
-                         + ' |')
+        lines += _instance_table(
+            'LoRA delta / W, instance {}', '---|', width,
+            {r['run']: [', '.join(f'{t} {v:.3f}' for t, v in d.items()) for d in r['lora_delta']]
+             for r in with_lora})
     return '\n'.join(lines)
 
 

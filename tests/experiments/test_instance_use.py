@@ -91,7 +91,7 @@ def test_relative_update_is_zero_for_a_closed_gate_and_reads_the_stream() -> Non
     assert measures['stream'][0] == pytest.approx(float(x_in.norm(dim=-1).mean()), rel=1e-6)
     expected = float(((x_out - x_in).norm(dim=-1) / x_in.norm(dim=-1)).mean())
     assert measures['update'][0] == pytest.approx(expected, rel=1e-6)
-    # instance 2 (zero gate) passes its input through: it reads what instance 2 received
+    # instance 2 (zero gate) passes its input through: instance 3 reads what instance 2 read
     assert measures['stream'][3] == pytest.approx(measures['stream'][2], rel=1e-6)
 
 
