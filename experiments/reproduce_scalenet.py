@@ -52,6 +52,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from experiments.scalenet_evidence import ARMS_BY_NAME, Settings  # noqa: E402
+from experiments.scalenet_evidence.experiment import DIAGNOSIS_ARMS, SWIN_ARMS  # noqa: E402
 from experiments.scalenet_evidence.driver import (arm_choices, default_arms,  # noqa: E402
                                                   run_experiment)
 from scalenet_mm.datasets.fashion_mnist import prepare_fashion_mnist  # noqa: E402
@@ -103,8 +104,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--seeds', type=int, nargs='+', default=list(d.seeds))
     p.add_argument('--arms', nargs='+', choices=arm_choices(), default=list(default_arms()),
                    help='arms to run (the base is added when another needs it); the diagnosis '
-                   'arms instance_norm, adapter_nowd and the Swin arms swin_pretrain, '
-                   'swin_scalenet, swin_continue run only when named')
+                   f'arms {", ".join(arm.name for arm in DIAGNOSIS_ARMS)} and the Swin arms '
+                   f'{", ".join(arm.name for arm in SWIN_ARMS)} run only when named')
     p.add_argument('--jobs', type=int, default=2, help='training subprocesses at once')
     p.add_argument('--threads', type=int, default=1, help='CPU threads per subprocess')
     p.add_argument('--fresh', action='store_true',

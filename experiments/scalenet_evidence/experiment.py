@@ -250,13 +250,25 @@ ARMS: Tuple[Arm, ...] = (
         lora=True, group='study'),
 )
 #: Diagnosis arms (run when named, at E' from the seed's base): why the added instances of a
-#: grown model end up nearly unused (docs/evidence.md, "Are the added instances used?").
+#: grown model end up nearly unused (docs/evidence.md, "Are the added instances used?"), and
+#: why the adapters do not beat plain sharing (the shared tensors' lr, frozen originals).
 DIAGNOSIS_ARMS: Tuple[Arm, ...] = (
     Arm('instance_norm', "diagnosis: ScaleNet + per-instance LayerNorms (E' epochs)",
         _ablation('scalenet2x_instance_norm.py'), 'L', "E'", 'pretrained', grown=True,
         lora=True, group='study'),
     Arm('adapter_nowd', "diagnosis: ScaleNet, no weight decay on the adapters (E' epochs)",
         _ablation('scalenet2x_adapter_nowd.py'), 'L', "E'", 'pretrained', grown=True,
+        lora=True, group='study'),
+    Arm('shared_lr01', "diagnosis: ScaleNet, shared tensors at 0.1x the growth lr (E' epochs)",
+        _ablation('scalenet2x_shared_lr01.py'), 'L', "E'", 'pretrained', grown=True,
+        lora=True, group='study'),
+    Arm('shared_noadapter_lr01',
+        "diagnosis: shared, no adapters, shared tensors at 0.1x the growth lr (E' epochs)",
+        _ablation('scalenet2x_shared_noadapter_lr01.py'), 'L', "E'", 'pretrained',
+        grown=True, group='study'),
+    Arm('lora_inserted_frozen',
+        "diagnosis: LoRA on inserted instances, shared tensors frozen (E' epochs)",
+        _ablation('scalenet2x_lora_inserted_frozen.py'), 'L', "E'", 'pretrained', grown=True,
         lora=True, group='study'),
 )
 #: The Swin arms (:mod:`.swin_arms`): not in :data:`ARMS`, the default experiment; run when

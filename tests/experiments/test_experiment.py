@@ -243,3 +243,45 @@ def test_diagnosis_arms_run_only_when_named_and_change_one_thing():
              and 'ln' in n]
     # every one of the 2L instances has its own norms
     assert len({n.split('.')[2] for n in norms}) == settings.deep_layers == 2 * settings.layers
+
+
+def test_shared_lr_diagnosis_arms_change_only_the_shared_tensors_rate():
+    """``shared_lr01`` / ``shared_noadapter_lr01`` train the shared layers at 0.1x the growth
+    lr and everything else at 1x; ``lora_inserted_frozen`` freezes the shared layers (lr 0, no
+    decay) and adapts only the inserted instances. None is in the default experiment."""
+    names = ('shared_lr01', 'shared_noadapter_lr01', 'lora_inserted_frozen')
+    assert not set(names) & {arm.name for arm in ARMS}
+    settings = Settings(seeds=(0,), epochs=3)
+    arms = tuple(ARMS_BY_NAME[name] for name in ('scalenet', 'shared_noadapter') + names)
+    runs = {r.arm.name: r for r in plan_runs(settings, '/w', '/d', arms)}
+    growth_lr = settings.growth_lr
+    expected = dict(shared_lr01=(0.1, 0.05), shared_noadapter_lr01=(0.1, 0.05),
+                    lora_inserted_frozen=(0.0, 0.0))
+    for name, (lr_mult, shared_decay) in expected.items():
+        assert runs[name].depends_on == 'pretrain_seed0'
+        model, optimizer = _built_optimizer(runs[name])
+        group_of = {id(p): g for g in optimizer.param_groups for p in g['params']}
+        for param_name, param in model.named_parameters():
+            group = group_of[id(param)]
+            if param_name.startswith('backbone.layers.'):
+                assert group['lr'] == pytest.approx(lr_mult * growth_lr), param_name
+                if param_name.endswith('.weight') and param.dim() == 2:
+                    assert group['weight_decay'] == pytest.approx(shared_decay), param_name
+            else:
+                assert group['lr'] == pytest.approx(growth_lr), param_name
+        instances_with_lora = {n.split('.')[2] for n, _ in model.named_parameters()
+                               if '.lora_' in n}
+        if name == 'shared_noadapter_lr01':
+            assert not instances_with_lora
+        elif name == 'lora_inserted_frozen':  # the second use of each of the L layers
+            assert instances_with_lora == {str(i) for i in range(settings.layers,
+                                                                  settings.deep_layers)}
+        else:
+            assert len(instances_with_lora) == settings.deep_layers
+    # the recipes differ from their reference arms only in the optimizer's custom keys
+    recipes = {name: _recipe(runs[name]) for name in runs}
+    for name, reference in (('shared_lr01', 'scalenet'),
+                            ('shared_noadapter_lr01', 'shared_noadapter')):
+        keys = recipes[name]['optim']['paramwise_cfg']['custom_keys']
+        assert keys.pop('backbone.layers.') == {'lr_mult': 0.1}
+        assert recipes[name] == recipes[reference]
