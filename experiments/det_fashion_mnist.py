@@ -59,7 +59,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from experiments.det_evidence import ALL_ARMS, ARMS, DetSettings, run_det_experiment  # noqa: E402
-from experiments.det_evidence.plan import POS_EMBED_TRANSFERS, PRETRAIN_READOUTS  # noqa: E402
+from experiments.det_evidence.plan import (POS_EMBED_TRANSFERS, PRETRAIN_INPUTS,  # noqa: E402
+                                           PRETRAIN_READOUTS)
 from scalenet_mm.method import SHARED_DEPTH_RULES  # noqa: E402
 
 
@@ -86,6 +87,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--pretrain-lr', type=float, default=d.pretrain_lr)
     p.add_argument('--pretrain-readout', choices=PRETRAIN_READOUTS, default=d.pretrain_readout,
                    help="the classifier head's input: the class token, or the mean patch token")
+    p.add_argument('--pretrain-input', choices=PRETRAIN_INPUTS, default=d.pretrain_input,
+                   help='what the classifier sees: one garment filling the --pretrain-side '
+                   'image, or a --pretrain-side canvas with one garment at the detection '
+                   "scales anywhere on it, through the detector's backbone (windows, no class "
+                   'token; --pretrain-side a multiple of patch * window)')
     p.add_argument('--pos-embed-transfer', choices=POS_EMBED_TRANSFERS,
                    default=d.pos_embed_transfer,
                    help="the detector's start for the classifier's position embedding")
@@ -119,6 +125,7 @@ def settings_from_args(args: argparse.Namespace) -> DetSettings:
         lora_rank=args.lora_rank, pretrain_side=args.pretrain_side,
         pretrain_epochs=args.pretrain_epochs, pretrain_size=args.pretrain_size,
         pretrain_lr=args.pretrain_lr, pretrain_readout=args.pretrain_readout,
+        pretrain_input=args.pretrain_input,
         pos_embed_transfer=args.pos_embed_transfer, image=args.image, num_train=args.num_train,
         num_val=args.num_val, curve_val=args.curve_val, objects=tuple(args.objects),
         scale=tuple(args.scale), iters=args.iters, batch=args.batch, evals=args.evals,

@@ -24,8 +24,8 @@ class DetOutcome:
 
 def prepare_data(settings: DetSettings, work_dir: str,
                  sources: Sequence[str] = ()) -> Data:
-    """Fashion-MNIST's IDX files for pretraining and the generated detection set (reused
-    when already generated with the same parameters)."""
+    """Fashion-MNIST's IDX files for pretraining, the canvases of canvas pretraining, and the
+    generated detection set (each reused when already generated with the same parameters)."""
     from scalenet_mm.datasets.fashion_mnist import prepare_fashion_mnist
     from scalenet_mm.testing import first_images, generate_fashion_mnist_det
 
@@ -35,8 +35,15 @@ def prepare_data(settings: DetSettings, work_dir: str,
                   scale_range=tuple(settings.scale), source_dirs=[fmnist])
     train = generate_fashion_mnist_det(root, 'train', settings.num_train, seed=0, **kwargs)
     val = generate_fashion_mnist_det(root, 'val', settings.num_val, seed=1, **kwargs)
+    vit_pretrain_root = None
+    if settings.pretrain_input == 'canvas':
+        from .canvas_pretrain import write_canvas_classification
+        vit_pretrain_root = write_canvas_classification(
+            osp.join(work_dir, 'data', f'canvas_{settings.pretrain_side}'),
+            settings.pretrain_side, tuple(settings.scale),
+            train_size=settings.pretrain_size or 60000, test_size=1000, source_dirs=[fmnist])
     return Data(train=train, val=val, curve=first_images(val, settings.curve_val),
-                fmnist_root=fmnist)
+                fmnist_root=fmnist, vit_pretrain_root=vit_pretrain_root)
 
 
 def run_det_experiment(settings: DetSettings, work_dir: str, command: str,

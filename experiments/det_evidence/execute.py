@@ -35,8 +35,8 @@ from ..scalenet_evidence.execute import format_option, last_checkpoint, publish_
 from ..scalenet_evidence.logs import read_accuracy_curve
 from .logs import METRIC_KEYS, read_map_curve, read_det_test_metrics
 from . import swin
-from .plan import (PRETRAIN_CONFIG, PRETRAIN_KEYS, REPO_ROOT, DetRun, DetSettings, config_extra,
-                   det_options, det_sizes, pretrain_options)
+from .plan import (PRETRAIN_CONFIG, REPO_ROOT, DetRun, DetSettings, config_extra,
+                   det_options, det_sizes, pretrain_keys, pretrain_options)
 
 RECORD_FILE = 'run.json'
 TRAIN_LOG, TEST_LOG, TEST_DIR, PICTURES = 'train.out', 'test.out', 'test', 'pictures'
@@ -49,6 +49,9 @@ class Data:
     val: Any
     curve: Any
     fmnist_root: str  # the prepared Fashion-MNIST IDX files (pretraining)
+    #: the ViT classifier's IDX files: ``fmnist_root``, or the canvases of ``--pretrain-input
+    #: canvas`` (:mod:`.canvas_pretrain`); None: ``fmnist_root``
+    vit_pretrain_root: Optional[str] = None
 
 
 def count_det_parameters(config: str) -> Dict[str, int]:
@@ -107,7 +110,7 @@ class DetExecutor(RunExecutor):
     def _fingerprint(self, run: DetRun) -> str:
         if run.is_pretrain:
             return self.settings.fingerprint(swin.SWIN_PRETRAIN_KEYS if run.backbone == 'swin'
-                                             else PRETRAIN_KEYS)
+                                             else pretrain_keys(self.settings))
         if run.arm.backbone == 'swin':  # the ViT sizes do not apply
             return self.settings.fingerprint(swin.detection_keys(self.settings))
         return self.settings.fingerprint()
@@ -133,8 +136,10 @@ class DetExecutor(RunExecutor):
 
     def _options(self, run: DetRun) -> Dict[str, Any]:
         if run.is_pretrain:
-            options = swin.pretrain_options if run.backbone == 'swin' else pretrain_options
-            return options(self.settings, run.seed, self.data.fmnist_root)
+            if run.backbone == 'swin':
+                return swin.pretrain_options(self.settings, run.seed, self.data.fmnist_root)
+            return pretrain_options(self.settings, run.seed,
+                                    self.data.vit_pretrain_root or self.data.fmnist_root)
         return det_options(self.settings, run.arm, self.data.curve)
 
     def _train_command(self, run: DetRun, config: str, resume: bool) -> List[str]:

@@ -43,9 +43,12 @@ PRETRAIN_READOUTS = ('cls_token', 'avg_featmap')
 #: How a detector takes its classifier's position embedding (``DetSettings.pos_embed_transfer``).
 POS_EMBED_TRANSFERS = ('resize', 'zero')
 
+#: What the classifier is pretrained on (``DetSettings.pretrain_input``).
+PRETRAIN_INPUTS = ('garment', 'canvas')
+
 #: Settings added after results were published: a fingerprint leaves them out while they hold
 #: their default, so the runs made before they existed stay valid.
-LATER_KEYS = ('pretrain_readout', 'pos_embed_transfer')
+LATER_KEYS = ('pretrain_readout', 'pos_embed_transfer', 'pretrain_input')
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,13 @@ class DetSettings:
             ``load_pretrained``) or ``'zero'`` (set to zero, every other tensor loaded: the
             classifier's embedding codes a position within one garment, the detector's a
             position on the canvas; the rel-pos tables still give relative positions).
+        pretrain_input: what the classifier sees: ``'garment'`` (one garment resized to fill
+            the ``pretrain_side`` px image, the ViT's global attention everywhere) or
+            ``'canvas'`` (:mod:`.canvas_pretrain`: a ``pretrain_side`` px canvas of the
+            detection set's background with one garment at the detection scales, cut to the
+            canvas, anywhere on it; the classifier is the detector's backbone: no class
+            token, mean-token readout, windows of ``window`` tokens with global attention
+            where the detector has it).
         image: side of the detection canvases.
         num_train, num_val: canvases of the generated train / val splits (garments from
             Fashion-MNIST's train / test split).
@@ -103,6 +113,7 @@ class DetSettings:
     pretrain_lr: float = 2e-3
     pretrain_readout: str = 'cls_token'
     pos_embed_transfer: str = 'resize'
+    pretrain_input: str = 'garment'
     image: int = 128
     num_train: int = 1000
     num_val: int = 100
@@ -147,6 +158,13 @@ class DetSettings:
         if self.pretrain_readout not in PRETRAIN_READOUTS:
             raise ValueError(f'pretrain_readout={self.pretrain_readout!r} must be one of '
                              f'{PRETRAIN_READOUTS}')
+        if self.pretrain_input not in PRETRAIN_INPUTS:
+            raise ValueError(f'pretrain_input={self.pretrain_input!r} must be one of '
+                             f'{PRETRAIN_INPUTS}')
+        if self.pretrain_input == 'canvas' and self.pretrain_side % (self.patch * self.window):
+            raise ValueError(f'pretrain_side={self.pretrain_side} must be a multiple of patch * '
+                             f'window = {self.patch * self.window} for canvas pretraining '
+                             f'(whole windows on the token grid)')
         if self.pos_embed_transfer not in POS_EMBED_TRANSFERS:
             raise ValueError(f'pos_embed_transfer={self.pos_embed_transfer!r} must be one of '
                              f'{POS_EMBED_TRANSFERS}')
@@ -184,7 +202,15 @@ class DetSettings:
 #: What the pretraining run depends on (a change of the detection sizes keeps it).
 PRETRAIN_KEYS = ('layers', 'embed_dims', 'num_heads', 'feedforward_channels', 'patch',
                  'pretrain_side', 'pretrain_epochs', 'pretrain_size', 'pretrain_lr',
-                 'pretrain_readout')
+                 'pretrain_readout', 'pretrain_input')
+
+
+def pretrain_keys(settings: DetSettings) -> Tuple[str, ...]:
+    """What a seed's ViT pretraining depends on: :data:`PRETRAIN_KEYS`, and for canvas
+    pretraining also the window and the garment scales (its data and attention layout)."""
+    if settings.pretrain_input == 'canvas':
+        return PRETRAIN_KEYS + ('window', 'scale')
+    return PRETRAIN_KEYS
 
 
 @dataclass(frozen=True)
@@ -303,9 +329,12 @@ def pretrain_options(settings: DetSettings, seed: int, data_root: str) -> Dict[s
         'train_dataloader.dataset.indices': settings.pretrain_size or None,
         'val_dataloader.dataset.indices': 1000,
     }
-    if settings.pretrain_readout == 'avg_featmap':
+    if settings.pretrain_readout == 'avg_featmap' or settings.pretrain_input == 'canvas':
         options['model.backbone.out_type'] = 'avg_featmap'
         options['model.backbone.with_cls_token'] = False
+    if settings.pretrain_input == 'canvas':  # the detector's attention layout
+        options['model.backbone.window_size'] = settings.window
+        options['model.backbone.global_attn_indexes'] = global_attention(settings.layers)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         options[f'{loader}.dataset.data_root'] = data_root
         options[f'{loader}.dataset.pipeline.0.scale'] = side
