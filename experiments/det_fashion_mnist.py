@@ -8,7 +8,10 @@ One command, through the real configs, ``tools/train.py`` and ``tools/test.py``:
    val from its test split);
 1. per seed, the backbone pretrained as a Fashion-MNIST classifier: a plain ViT of L layers at
    the detection patch scale (8 px patches, garments resized to 40 px;
-   ``configs/cls/fashion_mnist/vit_det_pretrain_fmnist.py``), published weights-only;
+   ``configs/cls/fashion_mnist/vit_det_pretrain_fmnist.py``), published weights-only; with
+   ``--pretrain-input canvas --pretrain-side 64`` instead on 64 px canvases of one garment at
+   the detection scales anywhere on the detection background, through the detector's own
+   backbone layout (:mod:`experiments.det_evidence.canvas_pretrain`);
 2. per seed, four Mask R-CNN arms with the same data, iterations, batch, image size, pipeline
    and schedule (:mod:`experiments.det_evidence.plan`): (a) the pretrained L-layer ViT,
    (b) its ScaleNet 2x (2L instances, LoRA, window attention in most instances and global in
@@ -59,8 +62,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from experiments.det_evidence import ALL_ARMS, ARMS, DetSettings, run_det_experiment  # noqa: E402
-from experiments.det_evidence.plan import (POS_EMBED_TRANSFERS, PRETRAIN_INPUTS,  # noqa: E402
-                                           PRETRAIN_READOUTS)
+from experiments.det_evidence.plan import (DIAGNOSIS_ARMS, POS_EMBED_TRANSFERS,  # noqa: E402
+                                           PRETRAIN_INPUTS, PRETRAIN_READOUTS, SWIN_ARMS)
 from scalenet_mm.method import SHARED_DEPTH_RULES  # noqa: E402
 
 
@@ -71,7 +74,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--work-dir', default='work_dirs/det_fashion_mnist')
     p.add_argument('--arms', nargs='+', default=[a.name for a in ARMS],
                    choices=[a.name for a in ALL_ARMS],
-                   help='arms to run; the Swin arms swin and scalenet_swin_2x run only when named')
+                   help='arms to run; the Swin arms ('
+                   f'{", ".join(a.name for a in SWIN_ARMS)}) and the diagnosis arms ('
+                   f'{", ".join(a.name for a in DIAGNOSIS_ARMS)}) run only when named')
     p.add_argument('--seeds', type=int, nargs='+', default=list(d.seeds))
     p.add_argument('--layers', type=int, default=d.layers, help='L of the pretrained ViT')
     p.add_argument('--embed-dims', type=int, default=d.embed_dims)
@@ -92,6 +97,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    'image, or a --pretrain-side canvas with one garment at the detection '
                    "scales anywhere on it, through the detector's backbone (windows, no class "
                    'token; --pretrain-side a multiple of patch * window)')
+    p.add_argument('--grow-epochs', type=int, default=d.grow_epochs,
+                   help="0: (b) grows the base classifier inside the detector; N: the paper's "
+                   'order: the base classifier is grown to ScaleNet 2x and trained N epochs as '
+                   'a classifier first, and (b) starts from that (the diagnosis arm '
+                   'vit_L_continued starts from the base trained N epochs without growing)')
     p.add_argument('--pos-embed-transfer', choices=POS_EMBED_TRANSFERS,
                    default=d.pos_embed_transfer,
                    help="the detector's start for the classifier's position embedding")
@@ -125,7 +135,7 @@ def settings_from_args(args: argparse.Namespace) -> DetSettings:
         lora_rank=args.lora_rank, pretrain_side=args.pretrain_side,
         pretrain_epochs=args.pretrain_epochs, pretrain_size=args.pretrain_size,
         pretrain_lr=args.pretrain_lr, pretrain_readout=args.pretrain_readout,
-        pretrain_input=args.pretrain_input,
+        pretrain_input=args.pretrain_input, grow_epochs=args.grow_epochs,
         pos_embed_transfer=args.pos_embed_transfer, image=args.image, num_train=args.num_train,
         num_val=args.num_val, curve_val=args.curve_val, objects=tuple(args.objects),
         scale=tuple(args.scale), iters=args.iters, batch=args.batch, evals=args.evals,

@@ -78,7 +78,7 @@ def run_det_experiment(settings: DetSettings, work_dir: str, command: str,
              'train wall: tools/train.py (the curve evaluations included); test wall: '
              'tools/test.py on all val canvases with --show-dir.']
     pretrain = {name: r.get('val_top1') for name, r in results.items()
-                if r.get('arm') in ('pretrain', 'swin_pretrain')}
+                if r.get('arm') in ('pretrain', 'grow', 'continue', 'swin_pretrain')}
     if pretrain:
         notes.append(f'Classifier pretraining, val top-1 (first 1,000 test images): {pretrain}')
     report = markdown_report(summary, claims, arms, settings, command, files, notes)

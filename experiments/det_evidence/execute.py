@@ -26,6 +26,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any, Callable, Dict, List, Optional
 
 from scalenet_mm.engine.atomic_checkpoint import atomic_write
@@ -35,8 +36,9 @@ from ..scalenet_evidence.execute import format_option, last_checkpoint, publish_
 from ..scalenet_evidence.logs import read_accuracy_curve
 from .logs import METRIC_KEYS, read_map_curve, read_det_test_metrics
 from . import swin
-from .plan import (PRETRAIN_CONFIG, REPO_ROOT, DetRun, DetSettings, config_extra,
-                   det_options, det_sizes, pretrain_keys, pretrain_options)
+from .plan import (PRETRAIN_CONFIG, PUBLISHED_NAMES, REPO_ROOT, STAGE_CONFIGS, DetRun, DetSettings,
+                   config_extra, det_options, det_sizes, pretrain_keys, pretrain_name,
+                   pretrain_options, stage_keys, stage_options)
 
 RECORD_FILE = 'run.json'
 TRAIN_LOG, TEST_LOG, TEST_DIR, PICTURES = 'train.out', 'test.out', 'test', 'pictures'
@@ -95,6 +97,11 @@ def zero_pos_embed(published: str, path: str) -> str:
     return save_atomic(checkpoint, path)
 
 
+def fields_of(settings: DetSettings) -> List[str]:
+    """The names of the settings' fields, in their order."""
+    return [field.name for field in dataclass_fields(settings)]
+
+
 class DetExecutor(RunExecutor):
     """Runs (or reuses, or resumes) the planned runs, at most ``jobs`` at a time; a detection
     arm that needs a pretrained backbone waits for its seed's pretraining run."""
@@ -109,16 +116,24 @@ class DetExecutor(RunExecutor):
     # ---------------------------------------------------------------- commands and records
     def _fingerprint(self, run: DetRun) -> str:
         if run.is_pretrain:
+            if run.stage != 'pretrain':
+                return self.settings.fingerprint(stage_keys(self.settings))
             return self.settings.fingerprint(swin.SWIN_PRETRAIN_KEYS if run.backbone == 'swin'
                                              else pretrain_keys(self.settings))
         if run.arm.backbone == 'swin':  # the ViT sizes do not apply
             return self.settings.fingerprint(swin.detection_keys(self.settings))
+        if run.depends_on is None or run.depends_on == pretrain_name(run.seed):
+            # an arm that loads no grow or continue stage does not depend on its epochs
+            return self.settings.fingerprint(tuple(
+                key for key in fields_of(self.settings) if key not in ('seeds', 'grow_epochs')))
         return self.settings.fingerprint()
 
     def _config(self, run: DetRun) -> str:
         """The run's config: the pretraining recipe, or the reduced detection config written
         into the run's work dir (pointing at the seed's published classifier)."""
         if run.is_pretrain:
+            if run.stage != 'pretrain':
+                return STAGE_CONFIGS[run.stage]
             return swin.SWIN_PRETRAIN_CONFIG if run.backbone == 'swin' else PRETRAIN_CONFIG
         from scalenet_mm.testing import FASHION_CLASSES, write_reduced_mask_rcnn_config
         pretrained = (self.results[run.depends_on]['published'] if run.arm.pretrained
@@ -138,8 +153,11 @@ class DetExecutor(RunExecutor):
         if run.is_pretrain:
             if run.backbone == 'swin':
                 return swin.pretrain_options(self.settings, run.seed, self.data.fmnist_root)
-            return pretrain_options(self.settings, run.seed,
-                                    self.data.vit_pretrain_root or self.data.fmnist_root)
+            data_root = self.data.vit_pretrain_root or self.data.fmnist_root
+            if run.stage != 'pretrain':
+                return stage_options(self.settings, run.seed, data_root, run.stage,
+                                     self.results[run.depends_on]['published'])
+            return pretrain_options(self.settings, run.seed, data_root)
         return det_options(self.settings, run.arm, self.data.curve)
 
     def _train_command(self, run: DetRun, config: str, resume: bool) -> List[str]:
@@ -188,7 +206,7 @@ class DetExecutor(RunExecutor):
         entry.phase, entry.start = 'test', time.time()
 
     def identity(self, run: DetRun) -> Dict[str, Any]:
-        pretrain = 'swin_pretrain' if run.backbone == 'swin' else 'pretrain'
+        pretrain = 'swin_pretrain' if run.backbone == 'swin' else run.stage
         return dict(run=run.name, arm=run.arm.name if run.arm else pretrain, seed=run.seed,
                     fingerprint=self._fingerprint(run))
 
@@ -206,7 +224,8 @@ class DetExecutor(RunExecutor):
             result.update(status='ok', val_top1_curve=curve,
                           val_top1=curve[-1][1] if curve else None,
                           published=publish_base(run, swin.PUBLISHED_NAME
-                                                 if run.backbone == 'swin' else 'vit_L.pth'))
+                                                 if run.backbone == 'swin' else
+                                                 PUBLISHED_NAMES[run.stage]))
             return False
         result['curve'] = read_map_curve(run.work_dir, self.settings.val_interval,
                                          self.settings.iters)

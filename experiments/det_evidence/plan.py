@@ -34,6 +34,15 @@ from . import swin
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PRETRAIN_CONFIG = osp.join(REPO_ROOT, 'configs', 'cls', 'fashion_mnist',
                            'vit_det_pretrain_fmnist.py')
+#: The classifier stages after the pretraining (``DetSettings.grow_epochs``): the base grown to
+#: ScaleNet 2x, and the base trained as long without growing; each from the seed's base.
+STAGE_CONFIGS: Dict[str, str] = {
+    'grow': osp.join(REPO_ROOT, 'experiments', 'configs', 'scalenet2x_det_classifier.py'),
+    'continue': osp.join(REPO_ROOT, 'experiments', 'configs',
+                         'vit_det_classifier_continue.py')}
+#: The weights-only file each ViT classifier run publishes.
+PUBLISHED_NAMES: Dict[str, str] = {'pretrain': 'vit_L.pth', 'grow': 'vit_scalenet2x.pth',
+                                   'continue': 'vit_L_continued.pth'}
 #: Fashion-MNIST's statistics on 0..255 (the classification recipe's normalisation).
 FMNIST_MEAN, FMNIST_STD = 72.94, 90.02
 
@@ -48,7 +57,7 @@ PRETRAIN_INPUTS = ('garment', 'canvas')
 
 #: Settings added after results were published: a fingerprint leaves them out while they hold
 #: their default, so the runs made before they existed stay valid.
-LATER_KEYS = ('pretrain_readout', 'pos_embed_transfer', 'pretrain_input')
+LATER_KEYS = ('pretrain_readout', 'pos_embed_transfer', 'pretrain_input', 'grow_epochs')
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,12 @@ class DetSettings:
             canvas, anywhere on it; the classifier is the detector's backbone: no class
             token, mean-token readout, windows of ``window`` tokens with global attention
             where the detector has it).
+        grow_epochs: 0: the ScaleNet arm (b) grows the base classifier inside the detector
+            (its added instances and adapters start untrained in Mask R-CNN). N > 0: the
+            paper's order: the base classifier is grown to ScaleNet 2x and trained N more
+            epochs as a classifier (the ``grow`` stage), and (b) starts from that; the arm
+            ``vit_L_continued`` starts from the base trained N more epochs without growing
+            (the ``continue`` stage), the control for the extra classifier epochs.
         image: side of the detection canvases.
         num_train, num_val: canvases of the generated train / val splits (garments from
             Fashion-MNIST's train / test split).
@@ -114,6 +129,7 @@ class DetSettings:
     pretrain_readout: str = 'cls_token'
     pos_embed_transfer: str = 'resize'
     pretrain_input: str = 'garment'
+    grow_epochs: int = 0
     image: int = 128
     num_train: int = 1000
     num_val: int = 100
@@ -158,6 +174,8 @@ class DetSettings:
         if self.pretrain_readout not in PRETRAIN_READOUTS:
             raise ValueError(f'pretrain_readout={self.pretrain_readout!r} must be one of '
                              f'{PRETRAIN_READOUTS}')
+        if self.grow_epochs < 0:
+            raise ValueError(f'grow_epochs={self.grow_epochs} must be >= 0 (0: no grow stage)')
         if self.pretrain_input not in PRETRAIN_INPUTS:
             raise ValueError(f'pretrain_input={self.pretrain_input!r} must be one of '
                              f'{PRETRAIN_INPUTS}')
@@ -213,6 +231,11 @@ def pretrain_keys(settings: DetSettings) -> Tuple[str, ...]:
     return PRETRAIN_KEYS
 
 
+def stage_keys(settings: DetSettings) -> Tuple[str, ...]:
+    """What a grow or continue stage depends on: its base's keys, its epochs and the rank."""
+    return pretrain_keys(settings) + ('grow_epochs', 'lora_rank')
+
+
 @dataclass(frozen=True)
 class DetArm:
     """One detection arm.
@@ -226,6 +249,9 @@ class DetArm:
             its blocks per stage run once or twice).
         pretrained: whether the backbone starts from the seed's classifier (of its backbone).
         lora: whether the instances get LoRA adapters (the ScaleNet arm).
+        start: which of the seed's ViT classifiers a pretrained arm loads: ``'pretrain'`` (the
+            base), ``'grow'`` (the grow stage when ``grow_epochs`` > 0, else the base) or
+            ``'continue'`` (the continue stage; needs ``grow_epochs`` > 0).
     """
     name: str
     label: str
@@ -235,6 +261,7 @@ class DetArm:
     instances: str = 'L'
     pretrained: bool = False
     lora: bool = False
+    start: str = 'pretrain'
 
 
 ARMS: Tuple[DetArm, ...] = (
@@ -242,7 +269,7 @@ ARMS: Tuple[DetArm, ...] = (
            osp.join('configs', 'det', 'mask_rcnn_deit_b.py'), pretrained=True),
     DetArm('scalenet_2x', '(b) ScaleNet 2x of (a): 2L instances, LoRA, pretrained', 'vit',
            osp.join('configs', 'det', 'mask_rcnn_scalenet_b2x.py'), instances='2L',
-           pretrained=True, lora=True),
+           pretrained=True, lora=True, start='grow'),
     DetArm('vit_2L_scratch', '(c) ViT, 2L layers, from scratch', 'vit',
            osp.join('configs', 'det', 'mask_rcnn_deit_b.py'), depth='2L', instances='2L'),
     DetArm('resnet18_scratch', '(d) ResNet-18 FPN (mmdet stock), from scratch', 'resnet',
@@ -257,10 +284,14 @@ SWIN_ARMS: Tuple[DetArm, ...] = (
            lora=True),
 )
 #: Diagnosis arms, run when named: (a) without its pretraining measures what the classifier
-#: pretraining adds to the L-layer detector, which bounds what growing it can show.
+#: pretraining adds to the L-layer detector, which bounds what growing it can show; (a+) is
+#: (a) from its classifier trained ``grow_epochs`` more (the control of the grow stage).
 DIAGNOSIS_ARMS: Tuple[DetArm, ...] = (
     DetArm('vit_L_scratch', '(a0) ViT, L layers, from scratch (diagnosis)', 'vit',
            osp.join('configs', 'det', 'mask_rcnn_deit_b.py')),
+    DetArm('vit_L_continued', "(a+) ViT, L layers, from (a)'s classifier trained as long as "
+           "(b)'s grow stage", 'vit', osp.join('configs', 'det', 'mask_rcnn_deit_b.py'),
+           pretrained=True, start='continue'),
 )
 #: Every arm a command line may name.
 ALL_ARMS: Tuple[DetArm, ...] = ARMS + SWIN_ARMS + DIAGNOSIS_ARMS
@@ -274,7 +305,8 @@ def global_attention(instances: int) -> Tuple[int, ...]:
 
 @dataclass
 class DetRun:
-    """One run: the seed's pretraining (``arm`` None) or a detection arm with one seed.
+    """One run: a seed's classifier (``arm`` None: the pretraining, or with ``stage``
+    ``'grow'`` / ``'continue'`` a classifier stage from it) or a detection arm with one seed.
     ``backbone``: the run's backbone (a pretraining run's: ``'vit'`` or ``'swin'``)."""
     name: str
     seed: int
@@ -282,6 +314,7 @@ class DetRun:
     arm: Optional[DetArm] = None
     depends_on: Optional[str] = None
     backbone: str = 'vit'
+    stage: str = 'pretrain'
 
     @property
     def is_pretrain(self) -> bool:
@@ -292,23 +325,46 @@ def pretrain_name(seed: int) -> str:
     return f'pretrain_seed{seed}'
 
 
+def stage_name(stage: str, seed: int) -> str:
+    """The run name of a seed's classifier stage (``'grow'``, ``'continue'``)."""
+    return f'{stage}_seed{seed}'
+
+
+def classifier_of(settings: DetSettings, arm: DetArm, seed: int) -> Optional[str]:
+    """The name of the classifier run a detection arm loads (None: from scratch)."""
+    if not arm.pretrained:
+        return None
+    if arm.backbone == 'swin':
+        return swin.swin_pretrain_name(seed)
+    if arm.start == 'pretrain' or (arm.start == 'grow' and not settings.grow_epochs):
+        return pretrain_name(seed)
+    return stage_name(arm.start, seed)
+
+
 def plan_runs(settings: DetSettings, work_dir: str,
               arms: Tuple[DetArm, ...] = ARMS) -> List[DetRun]:
     """The pretraining runs first (only when an arm needs them: the ViT classifier for the ViT
     arms, the Swin one for the Swin arms), then the arms seed by seed, so the first seed's
     complete comparison is available earliest."""
+    if any(arm.start == 'continue' for arm in arms) and not settings.grow_epochs:
+        raise ValueError(f'arms {[a.name for a in arms if a.start == "continue"]} start from '
+                         f'the continue stage, which needs grow_epochs > 0')
     runs: List[DetRun] = []
     for backbone, name_of in (('vit', pretrain_name), ('swin', swin.swin_pretrain_name)):
         if any(arm.pretrained and (arm.backbone == 'swin') == (backbone == 'swin')
                for arm in arms):
             runs += [DetRun(name_of(s), s, osp.join(work_dir, 'runs', name_of(s)),
                             backbone=backbone) for s in settings.seeds]
+    needed = {classifier_of(settings, arm, seed) for arm in arms for seed in settings.seeds}
+    for stage in ('grow', 'continue'):
+        runs += [DetRun(stage_name(stage, s), s, osp.join(work_dir, 'runs', stage_name(stage, s)),
+                        depends_on=pretrain_name(s), stage=stage)
+                 for s in settings.seeds if stage_name(stage, s) in needed]
     for seed in settings.seeds:
         for arm in arms:
             name = f'{arm.name}_seed{seed}'
-            base = swin.swin_pretrain_name if arm.backbone == 'swin' else pretrain_name
             runs.append(DetRun(name, seed, osp.join(work_dir, 'runs', name), arm,
-                               base(seed) if arm.pretrained else None, arm.backbone))
+                               classifier_of(settings, arm, seed), arm.backbone))
     return runs
 
 
@@ -338,6 +394,24 @@ def pretrain_options(settings: DetSettings, seed: int, data_root: str) -> Dict[s
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         options[f'{loader}.dataset.data_root'] = data_root
         options[f'{loader}.dataset.pipeline.0.scale'] = side
+    return options
+
+
+def stage_options(settings: DetSettings, seed: int, data_root: str, stage: str,
+                  base: str) -> Dict[str, Any]:
+    """``--cfg-options`` of a seed's classifier stage (``'grow'`` or ``'continue'``) from the
+    published base classifier ``base``: the pretraining's sizes, data and recipe, for
+    ``grow_epochs`` epochs, backbone and head loaded from ``base``; the grown model runs 2L
+    instances with rank ``lora_rank`` LoRA and, for canvas pretraining, the detector's (b)
+    attention layout (global in the last instance of each half)."""
+    options = pretrain_options(settings, seed, data_root)
+    options.update({'train_cfg.max_epochs': settings.grow_epochs,
+                    'model.backbone.init_cfg.checkpoint': base,
+                    'model.head.init_cfg.checkpoint': base})
+    if stage == 'grow':
+        options['model.backbone.adapter.rank'] = settings.lora_rank
+        if 'model.backbone.global_attn_indexes' in options:
+            options['model.backbone.global_attn_indexes'] = global_attention(2 * settings.layers)
     return options
 
 
