@@ -38,7 +38,7 @@ def test_swin_arms_are_named_not_default():
     assert parse_args([]).arms == [a.name for a in ARMS]
     assert parse_args(['--arms', 'swin', 'scalenet_swin_2x']).arms == ['swin', 'scalenet_swin_2x']
     assert [a.name for a in ALL_ARMS if a not in ARMS] == ['swin', 'scalenet_swin_2x',
-                                                          'vit_L_scratch']
+                                                          'vit_L_scratch', 'vit_L_continued']
 
 
 def test_swin_arms_wait_for_the_swin_pretraining():
@@ -47,10 +47,12 @@ def test_swin_arms_wait_for_the_swin_pretraining():
     assert all(r.backbone == 'swin' for r in runs)
     deps = {r.name: r.depends_on for r in runs}
     assert deps['swin_seed1'] == deps['scalenet_swin_2x_seed1'] == 'swin_pretrain_seed1'
-    both = plan_runs(DetSettings(seeds=(0, )), '/w', ALL_ARMS)
+    # every arm, the grow stage's control included (it needs grow epochs)
+    both = plan_runs(DetSettings(seeds=(0, ), grow_epochs=1), '/w', ALL_ARMS)
     assert [r.name for r in both[:2]] == ['pretrain_seed0', 'swin_pretrain_seed0']
     deps = {r.name: r.depends_on for r in both}
     assert deps['vit_L_seed0'] == 'pretrain_seed0' and deps['swin_seed0'] == 'swin_pretrain_seed0'
+    assert deps['scalenet_swin_2x_seed0'] == 'swin_pretrain_seed0'  # no Swin grow stage
 
 
 def _written(tmp_path: Path, settings: DetSettings, name: str) -> Config:
