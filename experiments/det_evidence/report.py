@@ -68,14 +68,16 @@ def markdown_table(summary: Dict[str, Dict], arms: Sequence[DetArm]) -> str:
 #: The pairs a claim compares: (claim prefix, the grown arm, the arm it must beat).
 CLAIM_PAIRS = (('scalenet_minus_base', 'scalenet_2x', 'vit_L'),
                ('scalenet_minus_continued', 'scalenet_2x', 'vit_L_continued'),
-               ('swin_scalenet_minus_base', 'scalenet_swin_2x', 'swin'))
+               ('swin_scalenet_minus_base', 'scalenet_swin_2x', 'swin'),
+               ('depth_helps', 'vit_2L_scratch', 'vit_L_scratch'))
 
 
 def check_claims(summary: Dict[str, Dict]) -> Dict[str, Any]:
     """The issue's two claims, with the numbers: (b) > (a) beyond the seed spread (the
     difference of the means exceeds the sum of the standard deviations), and (b)'s mask mAP
     against the reference arm (d); when they ran, also (b) > (a+) (the base classifier trained
-    as long as (b)'s grow stage) and (f) > (e) (the Swin arms) the same way."""
+    as long as (b)'s grow stage), (f) > (e) (the Swin arms) and the regime check (c) > (a0)
+    (does depth pay at all here?) the same way."""
     claims: Dict[str, Any] = {}
     for key in ('segm_mAP', 'bbox_mAP'):
         for prefix, top_name, bottom_name in CLAIM_PAIRS:
@@ -98,6 +100,8 @@ _CLAIM_SUBJECTS = {
     'scalenet_minus_continued': "(b) ScaleNet 2x beats (a+) the L-layer ViT from its classifier "
                                 "trained as long as (b)'s grow stage",
     'swin_scalenet_minus_base': '(f) ScaleNet Swin 2x beats (e) the Swin it grew from',
+    'depth_helps': 'regime: (c) the 2L-layer ViT from scratch beats (a0) the L-layer ViT from '
+                   'scratch (where depth does not pay, no growth of depth can show a gain)',
 }
 
 

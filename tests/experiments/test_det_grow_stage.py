@@ -125,3 +125,16 @@ def test_arms_that_load_no_stage_keep_their_fingerprint_when_grow_epochs_change(
                  'resnet18_scratch_seed0'):
         assert fingerprints[0][name] == fingerprints[2][name], name
     assert fingerprints[0]['scalenet_2x_seed0'] != fingerprints[2]['scalenet_2x_seed0']
+
+
+def test_the_regime_check_compares_depth_from_scratch_when_both_arms_ran() -> None:
+    from experiments.det_evidence.report import claim_lines
+
+    summary = {name: dict(segm_mAP=_metric(*values), bbox_mAP=_metric(*values))
+               for name, values in (('vit_L_scratch', (0.334, 0.017)),
+                                    ('vit_2L_scratch', (0.319, 0.005)))}
+    claims = check_claims(summary)
+    assert claims['depth_helps_segm_mAP']['difference'] == pytest.approx(-0.015)
+    assert claims['depth_helps_segm_mAP']['holds'] is False
+    line = [text for text in claim_lines(claims) if text.startswith('regime')][0]
+    assert 'DOES NOT HOLD' in line and '-0.015' in line
