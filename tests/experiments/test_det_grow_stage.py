@@ -138,3 +138,49 @@ def test_the_regime_check_compares_depth_from_scratch_when_both_arms_ran() -> No
     assert claims['depth_helps_segm_mAP']['holds'] is False
     line = [text for text in claim_lines(claims) if text.startswith('regime')][0]
     assert 'DOES NOT HOLD' in line and '-0.015' in line
+
+
+@pytest.mark.slow
+def test_a_reduced_run_with_canvas_pretraining_and_the_grow_stage(tmp_path: Path) -> None:
+    """The whole command at tiny size with ``--pretrain-input canvas --grow-epochs 1``: the
+    classifier stages run in order, (b) loads the grown classifier with its LoRA tensors, the
+    control loads the continued one, and the report has the control's claim."""
+    import json
+    import subprocess
+
+    from mmengine.config import Config
+
+    work = tmp_path / 'det'
+    tiny = ['--seeds', '0', '--iters', '2', '--evals', '1', '--num-train', '8', '--num-val', '4',
+            '--curve-val', '2', '--pretrain-size', '256', '--pretrain-epochs', '1',
+            '--layers', '2', '--embed-dims', '32', '--num-heads', '2', '--ffn', '64',
+            '--neck', '32', '--jobs', '2', '--threads', '1']
+    command = [sys.executable, osp.join(REPO, 'experiments', 'det_fashion_mnist.py'),
+               '--work-dir', str(work), *tiny, '--arms', 'vit_L', 'scalenet_2x',
+               'vit_L_continued', '--pretrain-input', 'canvas', '--pretrain-side', '32',
+               '--grow-epochs', '1']
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads((work / 'results.json').read_text())
+    runs = results['runs']
+    assert set(runs) == {'pretrain_seed0', 'grow_seed0', 'continue_seed0', 'vit_L_seed0',
+                         'scalenet_2x_seed0', 'vit_L_continued_seed0'}
+    assert all(r['status'] == 'ok' for r in runs.values()), runs
+    # the canvases are the classifiers' data, 32 px
+    canvas_root = work / 'data' / 'canvas_32'
+    assert (canvas_root / 'train-images-idx3-ubyte').stat().st_size == 16 + 256 * 32 * 32
+    loads = {}
+    for arm, stage in (('vit_L', 'pretrain'), ('scalenet_2x', 'grow'),
+                       ('vit_L_continued', 'continue')):
+        cfg = Config.fromfile(runs[f'{arm}_seed0']['config'])
+        assert cfg.model.backbone.init_cfg.checkpoint == runs[f'{stage}_seed0']['published']
+        loads[arm] = (work / 'runs' / f'{arm}_seed0' / 'train.out').read_text()
+    # (b) takes the trained ScaleNet classifier whole: no LoRA tensor starts at its init
+    report_lines = loads['scalenet_2x'].split('scalenet layout')[1].splitlines()[:4]
+    used = [line for line in report_lines if line.strip().startswith('used:')]
+    missing = [line for line in report_lines if line.strip().startswith('missing:')]
+    assert used and 'lora.qkv.lora_A' in used[0] and 'lora.fc2.lora_B' in used[0]
+    assert not any('lora' in line for line in missing)
+    assert 'mmpretrain layout' in loads['vit_L_continued']
+    report = (work / 'results.md').read_text()
+    assert "(b) ScaleNet 2x beats (a+)" in report
