@@ -11,7 +11,10 @@ One command, through the real configs, ``tools/train.py`` and ``tools/test.py``:
    ``configs/cls/fashion_mnist/vit_det_pretrain_fmnist.py``), published weights-only; with
    ``--pretrain-input canvas --pretrain-side 64`` instead on 64 px canvases of one garment at
    the detection scales anywhere on the detection background, through the detector's own
-   backbone layout (:mod:`experiments.det_evidence.canvas_pretrain`);
+   backbone layout (:mod:`experiments.det_evidence.canvas_pretrain`); with ``--grow-epochs N``
+   the classifier is then also grown to ScaleNet 2x and trained N epochs as a classifier (the
+   paper's order: (b) starts from that trained ScaleNet backbone) and trained N epochs without
+   growing for the control arm ``vit_L_continued`` (docs/detection.md);
 2. per seed, four Mask R-CNN arms with the same data, iterations, batch, image size, pipeline
    and schedule (:mod:`experiments.det_evidence.plan`): (a) the pretrained L-layer ViT,
    (b) its ScaleNet 2x (2L instances, LoRA, window attention in most instances and global in
