@@ -1,6 +1,7 @@
 """Summaries of the experiment's runs: per-arm statistics, paired comparisons, the markdown
 table and the claims it checks."""
 import os.path as osp
+import statistics
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from . import swin_arms
@@ -109,6 +110,18 @@ def markdown_table(summaries: Dict[str, ArmSummary]) -> str:
     return '\n'.join(lines)
 
 
+def paired_statistics(per_seed: List[float]) -> str:
+    """``'; above zero on K of N seeds, the differences' std S'`` for two or more seeds, else
+    ``''``. Shown beside each verdict, which compares the mean difference with the arms' own
+    seed spread; the spread of the paired differences is smaller when the seeds move both arms
+    alike, and a reader may weigh the two."""
+    if len(per_seed) < 2:
+        return ''
+    above = sum(1 for d in per_seed if d > 0)
+    return (f'; above zero on {above} of {len(per_seed)} seeds, the differences\' std '
+            f'{statistics.stdev(per_seed):.2f}')
+
+
 def markdown_claims(checks: List[Dict[str, Any]]) -> str:
     """One bullet per claim: the verdict and the numbers behind it."""
     lines = []
@@ -130,7 +143,8 @@ def markdown_claims(checks: List[Dict[str, Any]]) -> str:
             verdict = 'DOES NOT HOLD'
         per_seed = ', '.join(f'{d:+.2f}' for d in check['per_seed'])
         lines.append(f'- {check["claim"]}: {verdict}: {check["better"]} - {check["worse"]} = '
-                     f'{check["delta"]:+.2f} points (per seed: {per_seed}).')
+                     f'{check["delta"]:+.2f} points (per seed: {per_seed}'
+                     f'{paired_statistics(check["per_seed"])}).')
     return '\n'.join(lines)
 
 

@@ -159,3 +159,19 @@ def test_adapter_study_ranks_the_adapters_against_scalenet():
     assert by_arm['scalenet']['vs_reference'] is None
     assert '## Adapter study' in report and '| (reference) |' in report
     assert '+1.00 (+1.00, +1.00, +1.00)' in report
+
+
+def test_claim_lines_give_the_paired_differences_spread_beside_the_verdict():
+    from experiments.scalenet_evidence.report import markdown_claims, paired_statistics
+
+    assert paired_statistics([0.42, 0.10, 0.27, 0.40, 0.43]) == \
+        "; above zero on 5 of 5 seeds, the differences' std 0.14"
+    assert paired_statistics([-0.03, 0.27]) == "; above zero on 1 of 2 seeds, the differences' std 0.21"
+    assert paired_statistics([0.5]) == ''
+    check = dict(claim='ScaleNet beats the control', kind='beats', holds=True,
+                 beyond_spread=False, better='scalenet', worse='continue', delta=0.324,
+                 per_seed=[0.42, 0.10, 0.27, 0.40, 0.43], spread=0.35)
+    line = markdown_claims([check])
+    assert line.startswith('- ScaleNet beats the control: holds in the mean only')
+    assert line.endswith("(per seed: +0.42, +0.10, +0.27, +0.40, +0.43; above zero on 5 of 5 "
+                         "seeds, the differences' std 0.14).")
