@@ -42,8 +42,8 @@ from .models import INFERENCE_ONLY, MODEL_NAMES, REFERENCE_MODEL
 from .report import compute_ratios, key_ratios, paired_ratios
 from .sizes import checkpoint_file_bytes, optimizer_state_bytes
 from .throughput import achieved_tflops, peak_tflops
-from .timing import (DTYPES, Samples, check_device, interleaved_times, make_infer_step,
-                     make_train_step, median, unsteady_models)
+from .timing import (DTYPES, Samples, benchmark_adamw, check_device, interleaved_times,
+                     make_infer_step, make_train_step, median, unsteady_models)
 
 Log = Callable[[str], None]
 
@@ -290,8 +290,8 @@ def run_benchmark(config: BenchmarkConfig, log: Optional[Log] = None,
                     train_page_faults=isolated['page_faults'][name],
                     train_worker_pid=isolated['pids'][name])
         else:
-            optimizers = {name: torch.optim.AdamW(models[name].parameters(), lr=config.lr,
-                                                  weight_decay=0.05) for name in trainable}
+            optimizers = {name: benchmark_adamw(models[name].parameters(), lr=config.lr)
+                          for name in trainable}
             scaler = (torch.amp.GradScaler('cuda') if config.dtype == 'fp16' else None)
             steps = {name: make_train_step(models[name], optimizers[name], images, labels,
                                            config.dtype, compiled.get(name), scaler)

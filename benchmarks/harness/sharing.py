@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .sizes import optimizer_state_bytes, unique_tensors
-from .timing import interleaved_times, median
+from .timing import benchmark_adamw, interleaved_times, median
 
 #: AdamW implementations whose step is timed (``torch.optim.AdamW(foreach=...)`` / ``fused``).
 OPTIMIZER_IMPLEMENTATIONS = ('foreach', 'fused')
@@ -49,8 +49,7 @@ def make_optimizer_step(model: nn.Module, implementation: str,
     generator = torch.Generator(device='cpu').manual_seed(seed)
     for param in params:
         param.grad = torch.randn(param.shape, generator=generator).to(param) * 1e-3
-    optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.05,
-                                  **{implementation: True})
+    optimizer = benchmark_adamw(params, **{implementation: True})
 
     def step() -> None:
         optimizer.step()

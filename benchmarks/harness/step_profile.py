@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 
 from .families import build_models
+from .timing import benchmark_adamw
 
 CATEGORIES: Tuple[str, ...] = ('lora', 'weight_copy_add', 'other')
 _COPY_ADD = frozenset({'aten::copy_', 'aten::add', 'aten::add_'})
@@ -78,14 +79,13 @@ def profile_step(arch: Any = 'deit-small', depth: float = 2.0, batch_size: int =
                  img_size: int = 224, threads: int = 2, warmup: int = 2, repeats: int = 3,
                  models: Sequence[str] = ('scalenet', 'timm'), seed: int = 0) -> Dict[str, Any]:
     """Profile ``repeats`` forward + backward steps of each model (after ``warmup``), the
-    models in turn, and time their AdamW steps (``torch.optim.AdamW`` as the other benchmarks
-    build it); the JSON-able medians per model and category."""
+    models in turn, and time their AdamW steps (:func:`.timing.benchmark_adamw`, as the other
+    benchmarks step); the JSON-able medians per model and category."""
     torch.set_num_threads(threads)
     built = build_models('vit', list(models), arch, depth, img_size, 1000, seed)
     images = torch.randn(batch_size, 3, img_size, img_size)
     labels = torch.randint(0, 1000, (batch_size, ))
-    optimizers = {name: torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
-                  for name, model in built.items()}
+    optimizers = {name: benchmark_adamw(model.parameters()) for name, model in built.items()}
     shapes = {name: lora_and_weight_shapes(model) for name, model in built.items()}
 
     def forward_backward(name: str):
