@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from scalenet_mm.engine.atomic_checkpoint import atomic_write
 
 from .execute import Data, DetExecutor
-from .plan import ARMS, DetArm, DetSettings, plan_runs
+from .plan import ARMS, PRETRAIN_VAL_SIZE, PUBLISHED_NAMES, DetArm, DetSettings, plan_runs
 from .report import check_claims, markdown_report, picture_sheet, plot_curves, summarise
 
 
@@ -41,7 +41,8 @@ def prepare_data(settings: DetSettings, work_dir: str,
         vit_pretrain_root = write_canvas_classification(
             osp.join(work_dir, 'data', f'canvas_{settings.pretrain_side}'),
             settings.pretrain_side, tuple(settings.scale),
-            train_size=settings.pretrain_size or 60000, test_size=1000, source_dirs=[fmnist])
+            train_size=settings.pretrain_size or 60000, test_size=PRETRAIN_VAL_SIZE,
+            source_dirs=[fmnist])
     return Data(train=train, val=val, curve=first_images(val, settings.curve_val),
                 fmnist_root=fmnist, vit_pretrain_root=vit_pretrain_root)
 
@@ -78,9 +79,10 @@ def run_det_experiment(settings: DetSettings, work_dir: str, command: str,
              'train wall: tools/train.py (the curve evaluations included); test wall: '
              'tools/test.py on all val canvases with --show-dir.']
     pretrain = {name: r.get('val_top1') for name, r in results.items()
-                if r.get('arm') in ('pretrain', 'grow', 'continue', 'swin_pretrain')}
+                if r.get('arm') in (*PUBLISHED_NAMES, 'swin_pretrain')}  # the classifier runs
     if pretrain:
-        notes.append(f'Classifier pretraining, val top-1 (first 1,000 test images): {pretrain}')
+        notes.append(f'Classifier pretraining, val top-1 (first {PRETRAIN_VAL_SIZE:,} test '
+                     f'images): {pretrain}')
     report = markdown_report(summary, claims, arms, settings, command, files, notes)
     atomic_write(files['report'], report)
     atomic_write(files['json'], json.dumps(dict(

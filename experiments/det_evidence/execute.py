@@ -26,7 +26,6 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
-from dataclasses import fields as dataclass_fields
 from typing import Any, Callable, Dict, List, Optional
 
 from scalenet_mm.engine.atomic_checkpoint import atomic_write
@@ -37,8 +36,8 @@ from ..scalenet_evidence.logs import read_accuracy_curve
 from .logs import METRIC_KEYS, read_map_curve, read_det_test_metrics
 from . import swin
 from .plan import (PRETRAIN_CONFIG, PUBLISHED_NAMES, REPO_ROOT, STAGE_CONFIGS, DetRun, DetSettings,
-                   config_extra, det_options, det_sizes, pretrain_keys, pretrain_name,
-                   pretrain_options, stage_keys, stage_options)
+                   config_extra, det_options, det_sizes, detection_keys, pretrain_keys,
+                   pretrain_name, pretrain_options, stage_keys, stage_options)
 
 RECORD_FILE = 'run.json'
 TRAIN_LOG, TEST_LOG, TEST_DIR, PICTURES = 'train.out', 'test.out', 'test', 'pictures'
@@ -97,11 +96,6 @@ def zero_pos_embed(published: str, path: str) -> str:
     return save_atomic(checkpoint, path)
 
 
-def fields_of(settings: DetSettings) -> List[str]:
-    """The names of the settings' fields, in their order."""
-    return [field.name for field in dataclass_fields(settings)]
-
-
 class DetExecutor(RunExecutor):
     """Runs (or reuses, or resumes) the planned runs, at most ``jobs`` at a time; a detection
     arm that needs a pretrained backbone waits for its seed's pretraining run."""
@@ -123,9 +117,7 @@ class DetExecutor(RunExecutor):
         if run.arm.backbone == 'swin':  # the ViT sizes do not apply
             return self.settings.fingerprint(swin.detection_keys(self.settings))
         if run.depends_on is None or run.depends_on == pretrain_name(run.seed):
-            # an arm that loads no grow or continue stage does not depend on its epochs
-            return self.settings.fingerprint(tuple(
-                key for key in fields_of(self.settings) if key not in ('seeds', 'grow_epochs')))
+            return self.settings.fingerprint(detection_keys(self.settings))
         return self.settings.fingerprint()
 
     def _config(self, run: DetRun) -> str:

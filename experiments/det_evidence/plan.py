@@ -25,7 +25,7 @@ Fashion-MNIST classifier (``configs/cls/fashion_mnist/swin_det_pretrain_fmnist.p
 import hashlib
 import json
 import os.path as osp
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import swin
@@ -43,6 +43,9 @@ STAGE_CONFIGS: Dict[str, str] = {
 #: The weights-only file each ViT classifier run publishes.
 PUBLISHED_NAMES: Dict[str, str] = {'pretrain': 'vit_L.pth', 'grow': 'vit_scalenet2x.pth',
                                    'continue': 'vit_L_continued.pth'}
+#: Test images a ViT classifier run validates on after every epoch (the first N; for canvas
+#: pretraining also the canvases written for its test split).
+PRETRAIN_VAL_SIZE = 1000
 #: Fashion-MNIST's statistics on 0..255 (the classification recipe's normalisation).
 FMNIST_MEAN, FMNIST_STD = 72.94, 90.02
 
@@ -236,6 +239,13 @@ def stage_keys(settings: DetSettings) -> Tuple[str, ...]:
     return pretrain_keys(settings) + ('grow_epochs', 'lora_rank')
 
 
+def detection_keys(settings: DetSettings) -> Tuple[str, ...]:
+    """What a ViT detection arm that loads no grow or continue stage depends on: every setting
+    but the seeds and the stages' epochs (so adding a grow stage keeps those arms' runs)."""
+    return tuple(field.name for field in fields(settings)
+                 if field.name not in ('seeds', 'grow_epochs'))
+
+
 @dataclass(frozen=True)
 class DetArm:
     """One detection arm.
@@ -321,13 +331,13 @@ class DetRun:
         return self.arm is None
 
 
-def pretrain_name(seed: int) -> str:
-    return f'pretrain_seed{seed}'
-
-
 def stage_name(stage: str, seed: int) -> str:
-    """The run name of a seed's classifier stage (``'grow'``, ``'continue'``)."""
+    """The run name of a seed's classifier stage (``'pretrain'``, ``'grow'``, ``'continue'``)."""
     return f'{stage}_seed{seed}'
+
+
+def pretrain_name(seed: int) -> str:
+    return stage_name('pretrain', seed)
 
 
 def classifier_of(settings: DetSettings, arm: DetArm, seed: int) -> Optional[str]:
@@ -383,7 +393,7 @@ def pretrain_options(settings: DetSettings, seed: int, data_root: str) -> Dict[s
         'optim_wrapper.optimizer.lr': settings.pretrain_lr,
         'randomness.seed': seed,
         'train_dataloader.dataset.indices': settings.pretrain_size or None,
-        'val_dataloader.dataset.indices': 1000,
+        'val_dataloader.dataset.indices': PRETRAIN_VAL_SIZE,
     }
     if settings.pretrain_readout == 'avg_featmap' or settings.pretrain_input == 'canvas':
         options['model.backbone.out_type'] = 'avg_featmap'
@@ -410,7 +420,7 @@ def stage_options(settings: DetSettings, seed: int, data_root: str, stage: str,
                     'model.head.init_cfg.checkpoint': base})
     if stage == 'grow':
         options['model.backbone.adapter.rank'] = settings.lora_rank
-        if 'model.backbone.global_attn_indexes' in options:
+        if settings.pretrain_input == 'canvas':  # (b)'s layout over its 2L instances
             options['model.backbone.global_attn_indexes'] = global_attention(2 * settings.layers)
     return options
 
