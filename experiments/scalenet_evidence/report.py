@@ -1,7 +1,6 @@
 """Summaries of the experiment's runs: per-arm statistics, paired comparisons, the markdown
 table and the claims it checks."""
 import os.path as osp
-import statistics
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from . import swin_arms
@@ -119,7 +118,7 @@ def paired_statistics(per_seed: List[float]) -> str:
         return ''
     above = sum(1 for d in per_seed if d > 0)
     return (f'; above zero on {above} of {len(per_seed)} seeds, the differences\' std '
-            f'{statistics.stdev(per_seed):.2f}')
+            f'{mean_std(per_seed)[1]:.2f}')
 
 
 def markdown_claims(checks: List[Dict[str, Any]]) -> str:
