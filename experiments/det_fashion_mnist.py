@@ -66,7 +66,8 @@ if ROOT not in sys.path:
 
 from experiments.det_evidence import ALL_ARMS, ARMS, DetSettings, run_det_experiment  # noqa: E402
 from experiments.det_evidence.plan import (DIAGNOSIS_ARMS, POS_EMBED_TRANSFERS,  # noqa: E402
-                                           PRETRAIN_INPUTS, PRETRAIN_READOUTS, SWIN_ARMS)
+                                           PRETRAIN_INPUTS, PRETRAIN_READOUTS, SWIN_ARMS,
+                                           plan_runs)
 from scalenet_mm.method import SHARED_DEPTH_RULES  # noqa: E402
 
 
@@ -149,15 +150,17 @@ def settings_from_args(args: argparse.Namespace) -> DetSettings:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     settings = settings_from_args(args)
+    arms = tuple(a for a in ALL_ARMS if a.name in args.arms)
     try:
         settings.validate()
+        plan_runs(settings, args.work_dir, arms)  # arms the settings cannot run, before any I/O
     except ValueError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
     command = 'python experiments/det_fashion_mnist.py ' + ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     outcome = run_det_experiment(settings, args.work_dir, command,
-                                 arms=[a for a in ALL_ARMS if a.name in args.arms],
+                                 arms=arms,
                                  jobs=args.jobs,
                                  threads=args.threads, reuse=not args.no_reuse,
                                  sources=args.source)

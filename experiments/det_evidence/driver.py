@@ -56,12 +56,12 @@ def run_det_experiment(settings: DetSettings, work_dir: str, command: str,
     into ``work_dir``."""
     settings.validate()
     work_dir = osp.abspath(work_dir)
+    runs = plan_runs(settings, work_dir, tuple(arms))  # refuses impossible arms before any I/O
     os.makedirs(work_dir, exist_ok=True)
     start = time.time()
     data = prepare_data(settings, work_dir, sources)
     log(f'data: {data.train.num_images} train canvases ({data.train.num_objects} garments), '
         f'{data.val.num_images} val ({data.val.num_objects}) under {data.train.data_root}')
-    runs = plan_runs(settings, work_dir, tuple(arms))
     log(f'{command}\n  {len(runs)} runs, {jobs} at a time, {threads} thread(s) each; '
         f'{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}')
     results = DetExecutor(runs, settings, data, jobs=jobs, threads=threads, reuse=reuse,

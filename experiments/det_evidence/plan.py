@@ -358,7 +358,7 @@ def plan_runs(settings: DetSettings, work_dir: str,
     complete comparison is available earliest."""
     if any(arm.start == 'continue' for arm in arms) and not settings.grow_epochs:
         raise ValueError(f'arms {[a.name for a in arms if a.start == "continue"]} start from '
-                         f'the continue stage, which needs grow_epochs > 0')
+                         f'the continue stage, which needs grow_epochs > 0 (--grow-epochs N)')
     runs: List[DetRun] = []
     for backbone, name_of in (('vit', pretrain_name), ('swin', swin.swin_pretrain_name)):
         if any(arm.pretrained and (arm.backbone == 'swin') == (backbone == 'swin')

@@ -184,3 +184,14 @@ def test_a_reduced_run_with_canvas_pretraining_and_the_grow_stage(tmp_path: Path
     assert 'mmpretrain layout' in loads['vit_L_continued']
     report = (work / 'results.md').read_text()
     assert "(b) ScaleNet 2x beats (a+)" in report
+
+
+def test_the_command_refuses_the_control_without_grow_epochs_before_writing(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from experiments.det_fashion_mnist import main
+
+    work = tmp_path / 'det'
+    assert main(['--work-dir', str(work), '--arms', 'vit_L', 'vit_L_continued']) == 2
+    error = capsys.readouterr().err
+    assert "['vit_L_continued']" in error and 'needs grow_epochs > 0 (--grow-epochs N)' in error
+    assert not work.exists()  # nothing generated, no work dir
