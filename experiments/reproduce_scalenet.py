@@ -19,7 +19,7 @@ and interrupted ones resumed when the command is repeated with the same sizes. T
 main job (``tools/run_main_job.py``) is a preset of this command.
 
 Example (the documented default: 14 arms x 3 seeds on all 60,000 images, L = 2, width 64,
-E = 18; about 95 minutes on 2 idle CPU cores, estimated from the CPU time of its 42 runs,
+E = 18; about 90 minutes on 2 idle CPU cores, estimated from the CPU time of its 42 runs,
 docs/evidence.md)::
 
     python experiments/reproduce_scalenet.py --work-dir work_dirs/evidence
