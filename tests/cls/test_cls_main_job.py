@@ -172,3 +172,20 @@ def test_a_killed_job_resumes_the_interrupted_run(tmp_path: Path, tool_environme
     # (mmengine saves the checkpoint before it validates, and the kill can fall in between)
     epochs = [e for e, _ in result['curve']]
     assert epochs[-2:] == [2, 3] and epochs == sorted(set(epochs))
+
+
+def test_main_job_defaults_are_the_evidence_experiments_sizes() -> None:
+    """The main job's flags repeat the evidence defaults as literals (importing the driver at
+    parse time would cost seconds on --help); its seed-0 runs are the evidence's only while the
+    two agree on everything but the seeds and the per-epoch / final test sizes."""
+    import runpy
+    from dataclasses import asdict
+
+    from experiments.scalenet_evidence import Settings
+
+    job = runpy.run_path(str(REPO / 'tools' / 'run_main_job.py'), run_name='main_job_module')
+    settings, arms = job['settings_and_arms'](job['parse_args']([]))
+    own = ('seeds', 'val_size', 'test_size')
+    assert ({k: v for k, v in asdict(settings).items() if k not in own}
+            == {k: v for k, v in asdict(Settings()).items() if k not in own})
+    assert [arm.name for arm in arms] == ['pretrain', 'scalenet', 'continue', 'scratch']
