@@ -152,7 +152,8 @@ class Settings:
         ``arm`` is None), seeds and the evaluation sizes excluded: a finished run with another
         fingerprint is stale, one with another ``test_size`` or ``train_eval_size`` is only
         tested again. Runs from
-        scratch do not depend on ``growth_lr`` nor on the growth arms' sizes."""
+        scratch do not depend on ``growth_lr`` nor on the growth arms' sizes (a grown
+        architecture from scratch does depend on its scale and LoRA rank)."""
         values = asdict(self)
         values.pop('seeds')
         values.pop('test_size')
@@ -160,9 +161,11 @@ class Settings:
         if arm is not None and arm.init == 'scratch':
             values.pop('growth_lr')
             values.pop('epochs')
-            values.pop('lora_rank')
-            if arm.depth == 'L':
+            if not arm.lora:
+                values.pop('lora_rank')
+            if arm.depth == 'L' and not arm.grown:
                 values.pop('scale')
+            if arm.depth == 'L':
                 values.pop('scratch_epochs')
         return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -186,8 +189,10 @@ class Arm:
         lora: whether the config has a LoRA adapter whose rank is set.
         rank: the arm's own LoRA rank (the adapter study); None: the settings' ``lora_rank``.
         group: ``'protocol'`` (the paper's arms), ``'ablation'``, ``'study'`` (the adapter
-            study), ``'regime'`` (runs that test whether the regime can show growth) or
-            ``'swin'`` (the Swin arms, :mod:`.swin_arms`).
+            study and the recipe variants grown from the base), ``'regime'`` (runs that test
+            whether the regime can show growth), ``'diagnosis'`` (ScaleNet's model from
+            scratch: not a growth recipe, so not in the adapter study) or ``'swin'`` (the
+            Swin arms, :mod:`.swin_arms`).
         family: ``'vit'`` or ``'swin'``: which options the config takes (the Swin's sizes are
             its config's) and which base run a growth arm starts from (:func:`base_arm`).
     """
@@ -267,6 +272,9 @@ DIAGNOSIS_ARMS: Tuple[Arm, ...] = (
         "diagnosis: shared, no adapters, shared tensors at 0.1x the growth lr (E' epochs)",
         _ablation('scalenet2x_shared_noadapter_lr01.py'), 'L', "E'", 'pretrained',
         grown=True, group='study'),
+    Arm('scalenet_scratch', "diagnosis: ScaleNet's architecture from scratch (E epochs)",
+        _ablation('scalenet2x_from_scratch.py'), 'L', 'E', 'scratch', grown=True, lora=True,
+        group='diagnosis'),
     Arm('lora_inserted_frozen',
         "diagnosis: LoRA on inserted instances, shared tensors frozen (E' epochs)",
         _ablation('scalenet2x_lora_inserted_frozen.py'), 'L', "E'", 'pretrained', grown=True,

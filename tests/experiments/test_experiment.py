@@ -285,3 +285,44 @@ def test_shared_lr_diagnosis_arms_change_only_the_shared_tensors_rate():
         keys = recipes[name]['optim']['paramwise_cfg']['custom_keys']
         assert keys.pop('backbone.layers.') == {'lr_mult': 0.1}
         assert recipes[name] == recipes[reference]
+
+
+def test_scalenet_architecture_from_scratch_is_the_scalenet_model_without_pretrained_weights():
+    """``scalenet_scratch`` (run when named) trains ScaleNet's model, L shared layers run as
+    ``scale * L`` LoRA instances, from scratch for E epochs at the from-scratch lr: it depends
+    on no base run, loads no checkpoint, and its fingerprint follows the scale and the rank
+    (which the other runs from scratch ignore) but not the growth arms' epochs or lr."""
+    arm = ARMS_BY_NAME['scalenet_scratch']
+    assert arm not in ARMS
+    settings = Settings(seeds=(0,), pretrain_epochs=9, epochs=3, lr=2e-3, growth_lr=5e-4)
+    runs = {r.arm.name: r for r in plan_runs(settings, '/w', '/d', (ARMS_BY_NAME['scalenet'], arm))}
+    run, scalenet = runs['scalenet_scratch'], runs['scalenet']
+    assert run.depends_on is None
+    assert run.cfg_options['train_cfg.max_epochs'] == 9
+    assert run.cfg_options['optim_wrapper.optimizer.lr'] == 2e-3
+    for key in ('model.backbone.arch.num_layers', 'model.backbone.depth',
+                'model.backbone.adapter.rank'):
+        assert run.cfg_options[key] == scalenet.cfg_options[key]
+    cfg = Config.fromfile(run.config)
+    cfg.merge_from_dict(run.cfg_options)
+    assert cfg.model.backbone.get('init_cfg') is None
+    assert cfg.model.head.init_cfg.type == 'TruncNormal'
+    reference = Config.fromfile(scalenet.config)
+    reference.merge_from_dict(scalenet.cfg_options)
+    for key in ('layer_map', 'adapter', 'depth', 'arch'):
+        assert cfg.model.backbone[key] == reference.model.backbone[key]
+
+    model, _ = _built_optimizer(run)
+    assert len(model.backbone.layers) == settings.layers
+    assert len(model.backbone.instances) == settings.deep_layers
+
+    fingerprint = settings.fingerprint(arm)
+    assert Settings(seeds=(0,), pretrain_epochs=9, epochs=5, growth_lr=1e-3,
+                    lr=2e-3).fingerprint(arm) == fingerprint
+    assert Settings(seeds=(0,), pretrain_epochs=9, epochs=3, lora_rank=8,
+                    lr=2e-3, growth_lr=5e-4).fingerprint(arm) != fingerprint
+    assert Settings(seeds=(0,), pretrain_epochs=9, epochs=3, scale=3.0,
+                    lr=2e-3, growth_lr=5e-4).fingerprint(arm) != fingerprint
+    # the plain runs from scratch keep ignoring the rank (their finished runs stay valid)
+    assert (Settings(seeds=(0,), lora_rank=8).fingerprint(PRETRAIN)
+            == Settings(seeds=(0,)).fingerprint(PRETRAIN))

@@ -175,3 +175,29 @@ def test_claim_lines_give_the_paired_differences_spread_beside_the_verdict():
     assert line.startswith('- ScaleNet beats the control: holds in the mean only')
     assert line.endswith("(per seed: +0.42, +0.10, +0.27, +0.40, +0.43; above zero on 5 of 5 "
                          "seeds, the differences' std 0.14).")
+
+
+def test_scratch_architecture_claim_only_when_its_arm_ran_and_not_in_the_adapter_study():
+    """``scalenet_scratch`` (ScaleNet's shared model from scratch, E epochs) adds one claim,
+    ScaleNet grown from the base against it, and is no adapter variant."""
+    from experiments.scalenet_evidence.report import adapter_study
+    settings = Settings()
+    results = _results(settings)
+    assert 'scalenet_scratch' not in {c['worse'] for c in
+                                      check_claims(summarise(results, settings))}
+    for seed, top1 in enumerate((82.5, 83.2, 82.9)):
+        results[f'scalenet_scratch_seed{seed}'] = dict(
+            run=f'scalenet_scratch_seed{seed}', arm='scalenet_scratch', seed=seed, status='ok',
+            final_top1=top1, train_top1=top1 + 5.0, curve=[(1, top1)], wall_s=60.0,
+            cpu_s=30.0, params=dict(total=1100))
+    from experiments.scalenet_evidence.experiment import ALL_ARMS
+    summaries = summarise(results, settings, ALL_ARMS)
+    checks = {c['worse']: c for c in check_claims(summaries)}
+    claim = checks['scalenet_scratch']
+    assert claim['better'] == 'scalenet' and claim['kind'] == 'beats'
+    # ScaleNet 83.0 / 83.1 / 83.2 against 82.5 / 83.2 / 82.9
+    assert [round(d, 6) for d in claim['per_seed']] == [0.5, -0.1, 0.3]
+    assert claim['holds'] and not claim['beyond_spread']
+    assert 'scalenet_scratch' not in {r['arm'] for r in adapter_study(summaries)}
+    report = markdown_report(summaries, settings, 'cmd')
+    assert "beats its own shared model trained from scratch" in report
