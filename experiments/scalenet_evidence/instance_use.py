@@ -31,23 +31,25 @@ import glob
 import json
 import os.path as osp
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 
 
 @contextmanager
-def skipping_instance(backbone: nn.Module, index: Optional[int]) -> Iterator[None]:
-    """Run ``backbone`` (a ScaleNetViT) with instance ``index`` replaced by the identity
-    (``None``: nothing skipped)."""
+def skipping_instance(backbone: nn.Module,
+                      index: Union[None, int, Sequence[int]]) -> Iterator[None]:
+    """Run ``backbone`` (a ScaleNetViT) with instance ``index`` (or every instance of a
+    sequence of indices) replaced by the identity (``None``: nothing skipped)."""
     if index is None:
         yield
         return
-    target = backbone.instances[index]
+    indices = [index] if isinstance(index, int) else list(index)
+    targets = {id(backbone.instances[i]) for i in indices}
 
     def identity_for_target(block: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
-        return args[0] if args[1] is target else output
+        return args[0] if id(args[1]) in targets else output
 
     handles = [block.register_forward_hook(identity_for_target) for block in backbone.layers]
     try:
@@ -140,8 +142,15 @@ def load_run(run_dir: str, test_size: int = 0) -> Any:
 def instance_use(run_dir: str, test_size: int = 0) -> Dict[str, Any]:
     """``{'run', 'full', 'skipped': [top-1 with instance i skipped], 'cost': full - skipped,
     'update': [relative update of instance i], 'stream': [its input's norm]}`` (the last two on
-    the first test batch, see :func:`relative_updates`), and ``'lora_delta'`` (see
-    :func:`lora_deltas`)."""
+    the first test batch, see :func:`relative_updates`), ``'lora_delta'`` (see
+    :func:`lora_deltas`), and ``'skipped_top_half'`` / ``'cost_top_half'``: top-1 with the top
+    half of the instances skipped together (models of 4 or more instances; None otherwise).
+
+    Skipping one instance at a time cannot tell an instance that does nothing from one whose
+    work another instance can take over; skipping the top half together can. Under the cyclic
+    map (and for the stacked copies) the top half is exactly the added depth, so its cost is
+    what the added instances carry jointly; for a deep model from scratch it is what its top
+    layers carry."""
     model, loader = load_run(run_dir, test_size)
     model.eval()
     first = model.data_preprocessor(next(iter(loader)), False)['inputs']
@@ -151,18 +160,27 @@ def instance_use(run_dir: str, test_size: int = 0) -> Dict[str, Any]:
     for index in range(len(model.backbone.instances)):
         with skipping_instance(model.backbone, index):
             skipped.append(top1(model, loader))
+    depth = len(model.backbone.instances)
+    skipped_top_half = None
+    if depth >= 4:
+        with skipping_instance(model.backbone, range(depth // 2, depth)):
+            skipped_top_half = top1(model, loader)
     return dict(run=osp.basename(osp.normpath(run_dir)), full=full, skipped=skipped,
                 cost=[round(full - value, 4) for value in skipped],
+                skipped_top_half=skipped_top_half,
+                cost_top_half=(None if skipped_top_half is None
+                               else round(full - skipped_top_half, 4)),
                 lora_delta=lora_deltas(model.backbone), **measures)
 
 
 def _instance_table(header: str, align: str, width: int,
-                    cells: Dict[str, List[str]]) -> List[str]:
-    """A blank line, then a markdown table with a run per row and ``width`` instance columns
+                    cells: List[Tuple[str, List[str]]]) -> List[str]:
+    """A blank line, then a markdown table with a run per row (``(run, cells)`` pairs, in
+    order: two runs of the same name keep a row each) and ``width`` instance columns
     (``header.format(i)``); short rows are padded with empty cells."""
     lines = ['', '| run | ' + ' | '.join(header.format(i) for i in range(width)) + ' |',
              '|---|' + align * width]
-    for run, row in cells.items():
+    for run, row in cells:
         lines.append(f'| {run} | ' + ' | '.join(row + [''] * (width - len(row))) + ' |')
     return lines
 
@@ -170,23 +188,39 @@ def _instance_table(header: str, align: str, width: int,
 def format_rows(results: List[Dict[str, Any]]) -> str:
     """A markdown table: a run per row, the top-1 cost of skipping each instance."""
     width = max(len(r['skipped']) for r in results)
-    lines = ['| run | top-1 | ' + ' | '.join(f'skip {i}' for i in range(width)) + ' |',
-             '|---|---:|' + '---:|' * width]
+    lines = ['| run | top-1 | ' + ' | '.join(f'skip {i}' for i in range(width))
+             + ' | skip top half |', '|---|---:|' + '---:|' * (width + 1)]
     for r in results:
         costs = [f'{-c:+.2f}' for c in r['cost']] + [''] * (width - len(r['cost']))
+        half = r.get('cost_top_half')
+        costs.append('' if half is None else f'{-half:+.2f}')
         lines.append(f"| {r['run']} | {r['full']:.2f} | " + ' | '.join(costs) + ' |')
     if all('update' in r for r in results):
         lines += _instance_table(
             'update {} (stream)', '---:|', width,
-            {r['run']: [f'{u:.3f} ({n:.1f})' for u, n in zip(r['update'], r['stream'])]
-             for r in results})
+            [(r['run'], [f'{u:.3f} ({n:.1f})' for u, n in zip(r['update'], r['stream'])])
+             for r in results])
     with_lora = [r for r in results if any(r.get('lora_delta') or ())]
     if with_lora:
         lines += _instance_table(
             'LoRA delta / W, instance {}', '---|', width,
-            {r['run']: [', '.join(f'{t} {v:.3f}' for t, v in d.items()) for d in r['lora_delta']]
-             for r in with_lora})
+            [(r['run'], [', '.join(f'{t} {v:.3f}' for t, v in d.items())
+                         for d in r['lora_delta']])
+             for r in with_lora])
     return '\n'.join(lines)
+
+
+def run_label(run_dir: str, run_dirs: Sequence[str]) -> str:
+    """A run's name in the tables: its folder's name (``scalenet_seed0``), or, when another run
+    of ``run_dirs`` has the same folder name (the same arm of two experiments), that name
+    prefixed by its experiment's work dir (``e12/scalenet_seed0`` for ``e12/runs/scalenet_seed0``)."""
+    name = osp.basename(osp.normpath(run_dir))
+    if sum(osp.basename(osp.normpath(other)) == name for other in run_dirs) < 2:
+        return name
+    parent = osp.dirname(osp.normpath(run_dir))
+    if osp.basename(parent) == 'runs':
+        parent = osp.dirname(parent)
+    return f'{osp.basename(parent)}/{name}'
 
 
 def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
@@ -202,6 +236,8 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
         results = [instance_use(run, args.test_size) for run in args.runs]
     except FileNotFoundError as error:
         parser.exit(2, f'error: {error}\n')
+    for result, run in zip(results, args.runs):
+        result['run'] = run_label(run, args.runs)
     print(format_rows(results))
     if args.out:
         from scalenet_mm.engine.atomic_checkpoint import atomic_write

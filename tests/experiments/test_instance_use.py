@@ -43,6 +43,24 @@ def test_skipping_an_instance_equals_the_vit_without_that_layer(skipped: int) ->
         assert torch.equal(ours(images)[-1], full)
 
 
+def test_skipping_several_instances_equals_the_vit_without_those_layers() -> None:
+    """The top-half measure skips a set of instances together: the result must be the
+    reference ViT with all of those layers deleted."""
+    ours, reference = build_pair()
+    images = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        full = ours(images)[-1]
+        del reference.layers[1:]
+        reference.out_indices = [0]
+        with skipping_instance(ours, range(1, 3)):
+            without = ours(images)[-1]
+        assert torch.allclose(without, reference(images)[-1], atol=1e-5)
+        with skipping_instance(ours, 1):
+            one_skipped = ours(images)[-1]
+        assert not torch.allclose(without, one_skipped, atol=1e-3)
+        assert torch.equal(ours(images)[-1], full)
+
+
 def test_shared_block_is_skipped_only_for_the_named_use() -> None:
     """In a 2x model block 0 runs as instances 0 and 2; skipping instance 2 must keep 0."""
     torch.manual_seed(0)
@@ -69,6 +87,17 @@ def test_table_shows_the_cost_of_each_skip() -> None:
     table = format_rows([dict(run='a', full=88.0, skipped=[80.0, 88.5], cost=[8.0, -0.5]),
                          dict(run='b', full=87.0, skipped=[70.0], cost=[17.0])])
     assert '| a | 88.00 | -8.00 | +0.50 |' in table and '| b | 87.00 | -17.00 |  |' in table
+
+
+def test_table_shows_the_cost_of_skipping_the_top_half_where_measured() -> None:
+    table = format_rows([dict(run='g', full=89.0, skipped=[40.0, 85.0, 88.5, 88.0],
+                              cost=[49.0, 4.0, 0.5, 1.0], skipped_top_half=86.0,
+                              cost_top_half=3.0),
+                         dict(run='b', full=88.0, skipped=[40.0, 45.0], cost=[48.0, 43.0],
+                              skipped_top_half=None, cost_top_half=None)])
+    assert 'skip top half |' in table
+    assert '| g | 89.00 | -49.00 | -4.00 | -0.50 | -1.00 | -3.00 |' in table
+    assert '| b | 88.00 | -48.00 | -43.00 |  |  |  |' in table
 
 
 def test_relative_update_is_zero_for_a_closed_gate_and_reads_the_stream() -> None:
@@ -121,3 +150,19 @@ def test_lora_deltas_are_zero_at_the_start_and_read_each_instance_and_target() -
     assert lora_deltas(plain) == [{}, {}, {}, {}]
     assert 'LoRA delta' not in format_rows([dict(run='p', full=1.0, skipped=[0.0], cost=[1.0],
                                                  lora_delta=[{}])])
+
+
+def test_runs_of_the_same_arm_from_two_experiments_keep_their_own_rows() -> None:
+    """The same arm of two work dirs (``e6/runs/scalenet_seed0``, ``e12/runs/...``) gets a
+    label each, and every table keeps a row for each (none overwrites the other)."""
+    from experiments.scalenet_evidence.instance_use import run_label
+    dirs = ['w/e6/runs/scalenet_seed0', 'w/e12/runs/scalenet_seed0/', 'w/e6/runs/base_seed0']
+    labels = [run_label(d, dirs) for d in dirs]
+    assert labels == ['e6/scalenet_seed0', 'e12/scalenet_seed0', 'base_seed0']
+    rows = [dict(run=label, full=1.0, skipped=[0.0] * 2, cost=[1.0] * 2, update=[value] * 2,
+                 stream=[1.0] * 2, lora_delta=[{'qkv': value}] * 2)
+            for label, value in zip(labels[:2], (0.25, 0.75))]
+    table = format_rows(rows)
+    assert '| e6/scalenet_seed0 | 0.250 (1.0) |' in table
+    assert '| e12/scalenet_seed0 | 0.750 (1.0) |' in table
+    assert '| e6/scalenet_seed0 | qkv 0.250 |' in table and '| e12/scalenet_seed0 | qkv 0.750 |' in table
