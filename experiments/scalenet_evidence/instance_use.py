@@ -139,10 +139,12 @@ def load_run(run_dir: str, test_size: int = 0) -> Any:
     return model, Runner.build_dataloader(cfg.test_dataloader)
 
 
-def instance_use(run_dir: str, test_size: int = 0) -> Dict[str, Any]:
+def instance_use(run_dir: str, test_size: int = 0,
+                 label: Optional[str] = None) -> Dict[str, Any]:
     """``{'run', 'full', 'skipped': [top-1 with instance i skipped], 'cost': full - skipped,
     'update': [relative update of instance i], 'stream': [its input's norm]}`` (the last two on
-    the first test batch, see :func:`relative_updates`), ``'lora_delta'`` (see
+    the first test batch, see :func:`relative_updates`; ``'run'`` is ``label``, by default the
+    run folder's name), ``'lora_delta'`` (see
     :func:`lora_deltas`), and ``'skipped_top_half'`` / ``'cost_top_half'``: top-1 with the top
     half of the instances skipped together (models of 4 or more instances; None otherwise).
 
@@ -156,16 +158,16 @@ def instance_use(run_dir: str, test_size: int = 0) -> Dict[str, Any]:
     first = model.data_preprocessor(next(iter(loader)), False)['inputs']
     measures = relative_updates(model.backbone, first)
     full = top1(model, loader)
+    depth = len(model.backbone.instances)
     skipped: List[float] = []
-    for index in range(len(model.backbone.instances)):
+    for index in range(depth):
         with skipping_instance(model.backbone, index):
             skipped.append(top1(model, loader))
-    depth = len(model.backbone.instances)
     skipped_top_half = None
     if depth >= 4:
         with skipping_instance(model.backbone, range(depth // 2, depth)):
             skipped_top_half = top1(model, loader)
-    return dict(run=osp.basename(osp.normpath(run_dir)), full=full, skipped=skipped,
+    return dict(run=label or osp.basename(osp.normpath(run_dir)), full=full, skipped=skipped,
                 cost=[round(full - value, 4) for value in skipped],
                 skipped_top_half=skipped_top_half,
                 cost_top_half=(None if skipped_top_half is None
@@ -233,11 +235,10 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
-        results = [instance_use(run, args.test_size) for run in args.runs]
+        results = [instance_use(run, args.test_size, run_label(run, args.runs))
+                   for run in args.runs]
     except FileNotFoundError as error:
         parser.exit(2, f'error: {error}\n')
-    for result, run in zip(results, args.runs):
-        result['run'] = run_label(run, args.runs)
     print(format_rows(results))
     if args.out:
         from scalenet_mm.engine.atomic_checkpoint import atomic_write
