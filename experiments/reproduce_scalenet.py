@@ -102,6 +102,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--growth-lr', type=float, default=d.growth_lr,
                    help='AdamW peak learning rate of the runs that start from the pretrained '
                    'model (growth arms and control)')
+    p.add_argument('--growth-drop-path', type=float, default=d.growth_drop_path,
+                   help='stochastic depth of the growth arms and the control, rising linearly '
+                   'over the instances (0 = none, as the base; a diagnosis of the ViT arms)')
     p.add_argument('--seeds', type=int, nargs='+', default=list(d.seeds))
     p.add_argument('--arms', nargs='+', choices=arm_choices(), default=list(default_arms()),
                    help='arms to run (the base is added when another needs it); the diagnosis '
@@ -124,7 +127,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         scratch_epochs=args.scratch_epochs, train_size=args.train_size,
         val_size=args.val_size, test_size=args.test_size,
         train_eval_size=args.train_eval_size, batch_size=args.batch_size,
-        lr=args.lr, growth_lr=args.growth_lr, seeds=tuple(args.seeds))
+        lr=args.lr, growth_lr=args.growth_lr, growth_drop_path=args.growth_drop_path,
+        seeds=tuple(args.seeds))
     settings.validate()
     return settings
 

@@ -63,6 +63,10 @@ class Settings:
             same for every one of them. On all 60,000 images (the base underfits) every growth
             arm ended highest at the from-scratch rate, of 5e-4, 1e-3 and 2e-3 (docs/evidence.md,
             "Sizing"); on 10,000 images (the base overfits) a fine-tuning rate was better.
+        growth_drop_path: stochastic depth of the runs that start from the base model (growth
+            arms and control), rising linearly over the instances as in DeiT; 0 (the default)
+            trains them without, as the base. A diagnosis of whether dropping instances makes
+            a grown model use its added depth (docs/evidence.md).
         seeds: one full set of runs per seed (each seed trains its own base model).
 
     The defaults (L = 2, width 64, MLP 256, E = 18, E' = 6, all 60,000 images) are the regime
@@ -88,6 +92,7 @@ class Settings:
     batch_size: int = 64
     lr: float = 2e-3
     growth_lr: float = 2e-3
+    growth_drop_path: float = 0.0
     seeds: Tuple[int, ...] = (0, 1, 2)
 
     def validate(self) -> None:
@@ -116,6 +121,9 @@ class Settings:
                                  f'split) and {limit:,}')
         if self.lr <= 0 or self.growth_lr <= 0:
             raise ValueError(f'lr={self.lr} and growth_lr={self.growth_lr} must be > 0')
+        if not 0.0 <= self.growth_drop_path < 1.0:
+            raise ValueError(f'growth_drop_path={self.growth_drop_path} must be in [0, 1) (a '
+                             'drop probability; 0 = no stochastic depth)')
         if not self.seeds:
             raise ValueError('at least one seed is needed')
 
@@ -158,8 +166,13 @@ class Settings:
         values.pop('seeds')
         values.pop('test_size')
         values.pop('train_eval_size')
+        if not values['growth_drop_path']:
+            # Left out at its default, so that runs finished before the setting existed keep
+            # their fingerprint and are reused.
+            values.pop('growth_drop_path')
         if arm is not None and arm.init == 'scratch':
             values.pop('growth_lr')
+            values.pop('growth_drop_path', None)
             values.pop('epochs')
             if not arm.lora:
                 values.pop('lora_rank')
@@ -395,6 +408,8 @@ def arm_options(arm: Arm, settings: Settings) -> Dict[str, Any]:
         options['model.backbone.adapter.rank'] = arm.rank or settings.lora_rank
     if arm.init != 'scratch':
         options['optim_wrapper.optimizer.lr'] = settings.growth_lr
+        if settings.growth_drop_path:
+            options['model.backbone.drop_path_rate'] = settings.growth_drop_path
     return options
 
 

@@ -217,7 +217,8 @@ def markdown_report(summaries: Dict[str, ArmSummary], settings: Settings, comman
         f'{s.train_images:,} (the first of the train split); validation after every epoch: '
         f'the first {s.val_images:,} test images; reported test top-1: tools/test.py on the '
         f'final checkpoint, the first {s.test_images:,} test images; batch {s.batch_size}, '
-        f'AdamW lr {s.lr:g} from scratch, {s.growth_lr:g} from the base model; seeds '
+        f'AdamW lr {s.lr:g} from scratch, {s.growth_lr:g} from the base model'
+        + (f' (drop path {s.growth_drop_path:g})' if s.growth_drop_path else '') + '; seeds '
         f'{list(s.seeds)} (one base model per seed).', '',
         markdown_table(summaries), '',
         'Test top-1 is that of the final checkpoint (no best-epoch selection); training '

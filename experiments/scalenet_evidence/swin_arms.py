@@ -109,7 +109,9 @@ def fingerprint(settings: Any, arm: Any) -> str:
     """:meth:`Settings.fingerprint` of a Swin arm: without the ViT sizes and the deep ViT's
     ``scratch_epochs``, and for the base without the growth arms' values."""
     values = asdict(settings)
-    for key in ('seeds', 'test_size', 'train_eval_size', 'scratch_epochs', *VIT_ONLY_KEYS):
+    # growth_drop_path is a ViT diagnosis (the Swin configs set their own drop path).
+    for key in ('seeds', 'test_size', 'train_eval_size', 'scratch_epochs', 'growth_drop_path',
+                *VIT_ONLY_KEYS):
         values.pop(key, None)
     if arm.init == 'scratch':
         for key in ('growth_lr', 'epochs', 'lora_rank', 'scale'):

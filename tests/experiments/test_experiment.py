@@ -143,6 +143,34 @@ def test_growth_lr_makes_only_the_growth_runs_stale():
     assert Settings(lr=1e-3).fingerprint(PRETRAIN) != Settings(lr=2e-3).fingerprint(PRETRAIN)
 
 
+def test_growth_drop_path_reaches_only_the_runs_from_the_base():
+    """``growth_drop_path`` gives every run that starts from the base (growth arms and the
+    control) stochastic depth rising linearly over its instances, as built by the backbone
+    from the resolved config; the runs from scratch keep none and stay fresh."""
+    from mmpretrain.registry import MODELS
+
+    settings = Settings(seeds=(0,), growth_drop_path=0.3)
+    for run in plan_runs(settings, '/w', '/d'):
+        if run.arm.name not in ('pretrain', 'scratch', 'scalenet', 'stacking', 'continue'):
+            continue
+        cfg = Config.fromfile(run.config)
+        cfg.merge_from_dict(run.cfg_options)
+        cfg.model.backbone.init_cfg = None
+        backbone = MODELS.build(cfg.model.backbone)
+        rates = [instance.drop_path_rate for instance in backbone.instances]
+        if run.arm.init == 'scratch':
+            assert rates == [0.0] * len(rates), run.name
+        else:
+            assert rates == pytest.approx([0.3 * i / (len(rates) - 1)
+                                           for i in range(len(rates))]), run.name
+    default = Settings()
+    for arm in ARMS:
+        stale = settings.fingerprint(arm) != default.fingerprint(arm)
+        assert stale == (arm.init != 'scratch'), arm.name
+    with pytest.raises(ValueError, match='growth_drop_path'):
+        Settings(growth_drop_path=1.0).validate()
+
+
 @pytest.mark.parametrize('train_size, images', [(0, 60000), (10000, 10000), (512, 512)])
 def test_the_report_states_the_data_every_resolved_config_uses(train_size, images):
     """The sizes the report prints are those of the configs the runs resolve to: a size of 0
