@@ -448,6 +448,11 @@ def plan_runs(settings: Settings, work_dir: str, data_root: str,
     for arm in selected:
         if swin_arms.is_swin(arm) and arm.grown:
             swin_arms.check_scale(settings, osp.join(REPO_ROOT, arm.config))
+    if settings.growth_drop_path and any(swin_arms.is_swin(arm) and arm.init != 'scratch'
+                                         for arm in selected):
+        raise ValueError(f'growth_drop_path={settings.growth_drop_path} applies to the ViT arms '
+                         'only (the Swin configs set their own drop_path_rate): leave it at 0 '
+                         'when running Swin arms')
     bases = [base for base in BASE_ARMS if base in selected]
     order = [(base, seed) for base in bases for seed in settings.seeds]
     order += [(arm, seed) for seed in settings.seeds for arm in selected if arm not in bases]

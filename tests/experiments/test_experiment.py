@@ -169,6 +169,8 @@ def test_growth_drop_path_reaches_only_the_runs_from_the_base():
         assert stale == (arm.init != 'scratch'), arm.name
     with pytest.raises(ValueError, match='growth_drop_path'):
         Settings(growth_drop_path=1.0).validate()
+    with pytest.raises(ValueError, match='ViT arms only'):
+        plan_runs(settings, '/w', '/d', (ARMS_BY_NAME['swin_scalenet'],))
 
 
 @pytest.mark.parametrize('train_size, images', [(0, 60000), (10000, 10000), (512, 512)])
